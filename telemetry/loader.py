@@ -1,0 +1,188 @@
+"""Load and validate YAML configuration files, reporting every error with its place in the file.
+
+Values may reference the environment as `${NAME}` or `${NAME:-default}`, so that secrets and
+per-host ports stay out of the files.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from telemetry.errors import ConfigError, ConfigIssue
+from telemetry.roles import ROLES
+from telemetry.site import GatewayConfig
+from telemetry.template import DeviceTemplate
+from telemetry.units import UnitError, parse_unit, same_dimension
+
+M = TypeVar("M", bound=BaseModel)
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+class _Document:
+    """A parsed YAML file that remembers the line of every node, for error messages."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+        self.lines: dict[tuple[int | str, ...], int] = {}
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError([ConfigIssue(str(file), "", f"cannot read: {exc.strerror}")]) from exc
+        missing: list[str] = []
+
+        def substitute(match: re.Match[str]) -> str:
+            value = os.environ.get(match.group(1), match.group(2))
+            if value is None:
+                missing.append(match.group(1))
+                return ""
+            return value
+
+        try:
+            node = yaml.compose(_ENV.sub(substitute, text))
+            self.data: Any = yaml.safe_load(_ENV.sub(substitute, text))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            raise ConfigError([ConfigIssue(
+                str(file), "", f"not valid YAML: {getattr(exc, 'problem', exc)}",
+                mark.line + 1 if mark else None)]) from exc
+        if missing:
+            raise ConfigError([ConfigIssue(str(file), "", f"environment variable {name} is not set"
+                                           " and has no default") for name in missing])
+        if node is not None:
+            self._index(node, ())
+
+    def _index(self, node: yaml.Node, loc: tuple[int | str, ...]) -> None:
+        self.lines[loc] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                self.lines[(*loc, key.value)] = key.start_mark.line + 1
+                self._index(value, (*loc, key.value))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self._index(item, (*loc, i))
+
+    def issue(self, loc: tuple[int | str, ...], message: str) -> ConfigIssue:
+        line = None
+        for end in range(len(loc), -1, -1):  # nearest ancestor that exists in the file
+            if (line := self.lines.get(loc[:end])) is not None:
+                break
+        return ConfigIssue(str(self.file), _path(loc), message, line)
+
+    def validate(self, model: type[M], data: Any = None) -> M:
+        try:
+            return model.model_validate(self.data if data is None else data)
+        except ValidationError as exc:
+            raise ConfigError([
+                self.issue(tuple(e["loc"]), e["msg"]) for e in exc.errors()
+            ]) from None
+
+
+def load_template(file: str | Path) -> DeviceTemplate:
+    """Load one device template file."""
+    return _Document(Path(file)).validate(DeviceTemplate)
+
+
+def load_templates(directory: str | Path) -> dict[str, DeviceTemplate]:
+    """Load every `*.yaml` template of a directory, keyed by model; all errors at once."""
+    templates: dict[str, DeviceTemplate] = {}
+    issues: list[ConfigIssue] = []
+    for file in sorted(Path(directory).glob("*.yaml")):
+        try:
+            template = load_template(file)
+        except ConfigError as exc:
+            issues.extend(exc.issues)
+            continue
+        if template.model in templates:
+            issues.append(ConfigIssue(str(file), "model", f"model {template.model} defined twice"))
+        templates[template.model] = template
+    if issues:
+        raise ConfigError(issues)
+    return templates
+
+
+def load_gateway_config(file: str | Path) -> GatewayConfig:
+    """Load a gateway configuration and check it against its templates, roles and units.
+
+    The optional top-level `template_dirs` (relative to the file; default `templates`) says where
+    the device templates are.
+    """
+    path = Path(file)
+    doc = _Document(path)
+    if not isinstance(doc.data, dict):
+        raise ConfigError([doc.issue((), "expected a mapping at the top of the file")])
+    data = dict(doc.data)
+    template_dirs = data.pop("template_dirs", ["templates"])
+    templates: dict[str, DeviceTemplate] = {}
+    for i, directory in enumerate(template_dirs if isinstance(template_dirs, list) else []):
+        folder = (path.parent / str(directory)).resolve()
+        if not folder.is_dir():
+            raise ConfigError([doc.issue(("template_dirs", i), f"no such directory: {folder}")])
+        templates.update(load_templates(folder))
+    config = doc.validate(GatewayConfig, data)
+    issues = _cross_check(config, templates, doc)
+    if issues:
+        raise ConfigError(issues)
+    return config.model_copy(update={"templates": templates})
+
+
+def _cross_check(
+    config: GatewayConfig, templates: dict[str, DeviceTemplate], doc: _Document
+) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    equipment_ids = {e.id for e in config.equipment}
+    for d, device in enumerate(config.devices):
+        here: tuple[int | str, ...] = ("devices", d)
+        if device.equipment not in equipment_ids:
+            issues.append(doc.issue((*here, "equipment"),
+                                    f"unknown equipment {device.equipment!r}; "
+                                    f"declared: {', '.join(sorted(equipment_ids))}"))
+        template = templates.get(device.template)
+        if template is None:
+            issues.append(doc.issue((*here, "template"),
+                                    f"unknown template {device.template!r}; "
+                                    f"known: {', '.join(sorted(templates)) or 'none'}"))
+            continue
+        if template.protocol == "modbus" and device.connection is None:
+            issues.append(doc.issue(here, "a Modbus device needs a `connection`"))
+        for s, sensor in enumerate(device.sensors):
+            where = (*here, "sensors", s)
+            point = template.point(sensor.point)
+            role = ROLES.get(sensor.role)
+            if point is None:
+                keys = [p.key for p in (*template.points, *template.fields)]
+                issues.append(doc.issue((*where, "point"),
+                                        f"template {template.model} has no point {sensor.point!r}; "
+                                        f"it has: {', '.join(keys)}"))
+            if role is None:
+                issues.append(doc.issue((*where, "role"),
+                                        f"unknown role {sensor.role!r}; see docs/roles.md"))
+            if sensor.unit is not None and not _known_unit(sensor.unit):
+                issues.append(doc.issue((*where, "unit"), f"unknown unit {sensor.unit!r}"))
+            elif point is not None and role is not None:
+                unit = point.unit if sensor.unit is None else sensor.unit
+                if not same_dimension(unit, role.reference_unit):
+                    issues.append(doc.issue((*where, "role"),
+                                            f"role {role.name} measures {role.reference_unit!r} "
+                                            f"but sensor {sensor.id} is in {unit!r}"))
+    return issues
+
+
+def _known_unit(symbol: str) -> bool:
+    try:
+        parse_unit(symbol)
+    except UnitError:
+        return False
+    return True

@@ -1,0 +1,99 @@
+"""Telemetry and status payloads (JSON) and their codec.
+
+A telemetry message is one device poll: the gateway's timestamp (ms, UTC), a per-gateway
+sequence number (gaps show loss, repeats show redelivery) and the readings of that poll.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from telemetry.errors import PayloadError
+
+SCHEMA_VERSION = 1
+M = TypeVar("M", bound=BaseModel)
+Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+SensorId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+# 2000-01-01 .. 2100-01-01 in ms: anything outside is a broken clock or a unit mistake.
+Millis = Annotated[int, Field(ge=946_684_800_000, lt=4_102_444_800_000)]
+
+
+class Quality(StrEnum):
+    GOOD = "good"
+    UNCERTAIN = "uncertain"  # e.g. out of the sensor's declared range, clock not synchronised
+    BAD = "bad"  # no value: timeout, Modbus exception, decode error
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Reading(_Frozen):
+    sensor: SensorId
+    value: float | None
+    unit: str = Field(default="", max_length=32)
+    quality: Quality = Quality.GOOD
+    reason: str | None = Field(default=None, max_length=200)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Reading:
+        if self.value is None and self.quality is not Quality.BAD:
+            raise ValueError("a reading without value must have quality 'bad'")
+        if self.value is not None and not math.isfinite(self.value):
+            raise ValueError("value must be finite")
+        if self.quality is Quality.BAD and not self.reason:
+            raise ValueError("a 'bad' reading needs a reason")
+        return self
+
+
+class Telemetry(_Frozen):
+    v: Literal[1] = SCHEMA_VERSION
+    site: Ident
+    gateway: Ident
+    equipment: Ident
+    device: Ident
+    seq: int = Field(ge=0)
+    ts: Millis
+    clock_synced: bool = True
+    readings: tuple[Reading, ...] = Field(min_length=1, max_length=1000)
+
+
+class Status(_Frozen):
+    v: Literal[1] = SCHEMA_VERSION
+    site: Ident
+    gateway: Ident
+    state: Literal["online", "offline"]
+    ts: Millis | None = None  # absent in the last will, whose time the broker alone knows
+    version: str | None = None
+    config_hash: str | None = None
+    buffer_depth: int | None = Field(default=None, ge=0)
+    clock_synced: bool | None = None
+    devices: dict[str, str] = Field(default_factory=dict, description="device id -> health")
+
+
+def encode(message: Telemetry | Status) -> bytes:
+    """Serialise a message as compact JSON, leaving out unset optional fields."""
+    return message.model_dump_json(exclude_none=True).encode()
+
+
+def decode_telemetry(payload: bytes) -> Telemetry:
+    """Parse and validate a telemetry payload; `PayloadError` says what is wrong."""
+    return _decode(Telemetry, payload)
+
+
+def decode_status(payload: bytes) -> Status:
+    """Parse and validate a status payload; `PayloadError` says what is wrong."""
+    return _decode(Status, payload)
+
+
+def _decode(model: type[M], payload: bytes) -> M:
+    try:
+        return model.model_validate_json(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "payload"
+        raise PayloadError(f"{where}: {first['msg']} ({exc.error_count()} error(s))") from None

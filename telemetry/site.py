@@ -1,0 +1,120 @@
+"""Gateway configuration: a site, its equipment, its devices and the sensors they feed."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from telemetry.template import DeviceTemplate, MqttField, RegisterPoint
+
+Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+SensorId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EquipmentKind(StrEnum):
+    DRYER = "dryer"
+    FREEZER = "freezer"
+    PACKAGING = "packaging"
+    OTHER = "other"
+
+
+class Equipment(_Strict):
+    id: Ident
+    kind: EquipmentKind
+    name: str = ""
+
+
+class TcpConnection(_Strict):
+    type: Literal["tcp", "rtu_over_tcp"] = "tcp"
+    host: str
+    port: int = Field(default=502, ge=1, le=65535)
+
+
+class SerialConnection(_Strict):
+    type: Literal["rtu"] = "rtu"
+    port: str = Field(min_length=1, description="serial device, e.g. /dev/ttyUSB0")
+    baudrate: int = Field(default=9600, gt=0)
+    parity: Literal["N", "E", "O"] = "N"
+    bytesize: Literal[7, 8] = 8
+    stopbits: Literal[1, 2] = 1
+
+
+class Sensor(_Strict):
+    """A device point given a project-wide meaning: sensor id, role, optional valid range."""
+
+    id: SensorId
+    point: str = Field(description="key of the point in the device's template")
+    role: str = Field(description="one of telemetry.roles.ROLES")
+    # Site-specific conversion after the template's, e.g. the span of a 4-20 mA transmitter
+    # wired to an analog input: value = template value x scale + offset, in `unit`.
+    scale: float = 1.0
+    offset: float = 0.0
+    unit: str | None = None
+    valid_min: float | None = None
+    valid_max: float | None = None
+    attributes: dict[str, str] = Field(default_factory=dict)
+
+
+class Device(_Strict):
+    id: Ident
+    template: str
+    equipment: Ident
+    connection: TcpConnection | SerialConnection | None = Field(
+        default=None, discriminator="type"
+    )
+    unit_id: int = Field(default=1, ge=0, le=247)
+    name: str = Field(default="", description="instance name, fills `{name}` in MQTT topics")
+    poll_interval_s: float = Field(default=10.0, gt=0, le=86400)
+    timeout_s: float = Field(default=2.0, gt=0, le=60)
+    retries: int = Field(default=1, ge=0, le=10)
+    sensors: tuple[Sensor, ...] = Field(min_length=1)
+
+
+class Broker(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    ca_file: str | None = None
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+
+
+class GatewayConfig(_Strict):
+    """What one gateway runs. Templates are resolved by the loader into `templates`."""
+
+    site: Ident
+    gateway: Ident
+    timezone: str = "Europe/Paris"
+    broker: Broker = Broker()
+    equipment: tuple[Equipment, ...] = Field(min_length=1)
+    devices: tuple[Device, ...] = Field(min_length=1)
+    templates: dict[str, DeviceTemplate] = Field(default_factory=dict, exclude=True)
+    spool_dir: str = "/var/lib/dynamo-gateway"
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> GatewayConfig:
+        for what, ids in (
+            ("equipment", [e.id for e in self.equipment]),
+            ("device", [d.id for d in self.devices]),
+            ("sensor", [s.id for d in self.devices for s in d.sensors]),
+        ):
+            duplicates = sorted({i for i in ids if ids.count(i) > 1})
+            if duplicates:
+                raise ValueError(f"duplicate {what} ids: {', '.join(duplicates)}")
+        return self
+
+    def equipment_by_id(self, equipment_id: str) -> Equipment:
+        return next(e for e in self.equipment if e.id == equipment_id)
+
+    def point_of(self, device: Device, sensor: Sensor) -> RegisterPoint | MqttField:
+        point = self.templates[device.template].point(sensor.point)
+        if point is None:  # the loader has checked this; reaching here is a programming error
+            raise KeyError(f"{device.template} has no point {sensor.point}")
+        return point
