@@ -1,1 +1,1 @@
-"""dynamo"""
+"""The `dynamo` command line and the local demo orchestration."""

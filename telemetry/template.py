@@ -10,6 +10,7 @@ from telemetry.datatypes import ByteOrder, DataType, RegisterType
 from telemetry.units import UnitError, parse_unit
 
 Key = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+ModelName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 
 
 class _Strict(BaseModel):
@@ -83,11 +84,15 @@ class MqttField(_Strict):
             raise ValueError(str(exc)) from None
         return unit
 
+    def physical(self, raw: float) -> float:
+        """Apply scale and offset: physical = raw × scale + offset."""
+        return raw * self.scale + self.offset
+
 
 class DeviceTemplate(_Strict):
     """A device model. Real models cite the maker's document their map comes from."""
 
-    model: Key
+    model: ModelName
     maker: str = ""
     description: str = ""
     source: str = Field(default="", description="document the register map comes from")

@@ -1,0 +1,67 @@
+"""The equipment and sensors the api knows, read from the sites' gateway configurations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from telemetry.errors import ConfigError
+from telemetry.loader import load_gateway_config
+from telemetry.roles import ROLES, Role
+from telemetry.site import EquipmentKind
+
+
+@dataclass(frozen=True, slots=True)
+class SensorInfo:
+    id: str
+    role: Role
+    unit: str
+    device: str
+    attributes: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class EquipmentInfo:
+    id: str
+    kind: EquipmentKind
+    name: str
+    site: str
+    gateway: str
+    sensors: tuple[SensorInfo, ...]
+
+    def with_role(self, role: str) -> list[SensorInfo]:
+        return [s for s in self.sensors if s.role.name == role]
+
+
+class SiteRegistry:
+    """Every equipment of every gateway configuration found below a directory."""
+
+    def __init__(self, equipment: dict[tuple[str, str], EquipmentInfo]) -> None:
+        self.equipment = equipment
+
+    def get(self, site: str, equipment_id: str) -> EquipmentInfo | None:
+        return self.equipment.get((site, equipment_id))
+
+    @classmethod
+    def load(cls, directory: Path) -> SiteRegistry:
+        found: dict[tuple[str, str], EquipmentInfo] = {}
+        issues = []
+        for file in sorted(directory.rglob("*.yaml")):
+            try:
+                config = load_gateway_config(file)
+            except ConfigError as exc:
+                issues.extend(exc.issues)
+                continue
+            for eq in config.equipment:
+                sensors = tuple(
+                    SensorInfo(id=s.id, role=ROLES[s.role],
+                               unit=s.unit if s.unit is not None
+                               else config.point_of(d, s).unit,
+                               device=d.id, attributes=dict(s.attributes))
+                    for d in config.devices if d.equipment == eq.id for s in d.sensors)
+                found[(config.site, eq.id)] = EquipmentInfo(id=eq.id, kind=eq.kind, name=eq.name,
+                                             site=config.site, gateway=config.gateway,
+                                             sensors=sensors)
+        if issues:
+            raise ConfigError(issues)
+        return cls(found)

@@ -1,0 +1,11 @@
+"""Local InfluxDB and Mosquitto processes on loopback, for the demo and the test suite.
+
+Each runs from Debian's binaries in its own temporary directory on a free port; nothing touches
+the system-wide services.
+"""
+
+from dynamo.devservices.influxd import InfluxdProcess
+from dynamo.devservices.mosquitto import MosquittoProcess
+from dynamo.devservices.ports import free_port
+
+__all__ = ["InfluxdProcess", "MosquittoProcess", "free_port"]

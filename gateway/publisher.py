@@ -1,0 +1,88 @@
+"""The publisher: the gateway's one owner of MQTT. QoS 1, retained birth, last-will `offline`."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from telemetry.mqtt import connect, make_client
+from telemetry.payload import Status, Telemetry, encode
+from telemetry.site import Broker
+from telemetry.topics import status_topic, telemetry_topic
+
+log = logging.getLogger(__name__)
+
+
+class Publisher:
+    """Publishes telemetry and status for one gateway.
+
+    `on_acked(mid)` is called from paho's thread when the broker has acknowledged (PUBACK) the
+    message that `publish_telemetry` returned `mid` for.
+    """
+
+    def __init__(
+        self,
+        *,
+        broker: Broker,
+        site: str,
+        gateway: str,
+        birth: Callable[[], Status],
+        on_acked: Callable[[int], None] | None = None,
+    ) -> None:
+        self.site = site
+        self.gateway = gateway
+        self._birth = birth
+        self._on_acked = on_acked
+        self._broker = broker
+        self.connected = threading.Event()
+        self._client = make_client(broker=broker, client_id=f"gw-{site}-{gateway}")
+        will = Status(site=site, gateway=gateway, state="offline")
+        self._client.will_set(status_topic(site, gateway), encode(will), qos=1, retain=True)
+        self._client.on_connect = self._connected
+        self._client.on_disconnect = self._disconnected
+        self._client.on_publish = self._published
+
+    def start(self) -> None:
+        connect(self._client, self._broker)
+
+    def stop(self) -> None:
+        """Say `offline` ourselves (a clean stop sends no last will), then disconnect."""
+        if self.connected.is_set():
+            offline = Status(site=self.site, gateway=self.gateway, state="offline")
+            info = self._client.publish(status_topic(self.site, self.gateway), encode(offline),
+                                        qos=1, retain=True)
+            info.wait_for_publish(timeout=2)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def publish_telemetry(self, message: Telemetry) -> int:
+        """Queue one telemetry message at QoS 1; returns its message id."""
+        topic = telemetry_topic(self.site, self.gateway, message.equipment)
+        return int(self._client.publish(topic, encode(message), qos=1).mid)
+
+    def publish_status(self) -> None:
+        self._client.publish(status_topic(self.site, self.gateway), encode(self._birth()),
+                             qos=1, retain=True)
+
+    def _connected(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any,
+                   _props: Any) -> None:
+        if reason.is_failure:
+            log.error("broker refused the connection: %s", reason)
+            return
+        log.info("connected to the broker")
+        self.connected.set()
+        self.publish_status()
+
+    def _disconnected(self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any,
+                      _props: Any) -> None:
+        self.connected.clear()
+        log.warning("disconnected from the broker: %s", reason)
+
+    def _published(self, _client: mqtt.Client, _userdata: Any, mid: int, _reason: Any,
+                   _props: Any) -> None:
+        if self._on_acked is not None:
+            self._on_acked(mid)

@@ -1,0 +1,155 @@
+"""A small client for the InfluxDB v1 HTTP API (`/write`, `/query`, `/ping`).
+
+InfluxDB 1.x serves this API natively; 2.x and 3 Core serve it for compatibility, with the token
+in `Authorization: Token …`. The library's errors are translated into ours here, and only here.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+
+class InfluxError(Exception):
+    """Base of InfluxDB errors."""
+
+
+class InfluxUnavailable(InfluxError):
+    """The server cannot be reached or failed (connection error, timeout, 5xx): retry later."""
+
+
+class InfluxThrottled(InfluxUnavailable):
+    """429: retry after `retry_after_s`."""
+
+    def __init__(self, message: str, retry_after_s: float | None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class InfluxRejected(InfluxError):
+    """400 and friends: the request itself is wrong; retrying the same request will not help."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class InfluxTooLarge(InfluxRejected):
+    """413: the body is over the server's limit; split the batch."""
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    name: str
+    columns: tuple[str, ...]
+    values: tuple[tuple[Any, ...], ...]
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.values]
+
+
+class InfluxClient:
+    """Synchronous v1 API client. One instance per process; thread-safe (httpx.Client is)."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        database: str,
+        token: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        timeout_s: float = 10.0,
+        gzip_writes: bool = True,
+    ) -> None:
+        if token and (username or password):
+            raise ValueError("give either a token (2.x/3.x) or username/password (1.x), not both")
+        headers = {"Authorization": f"Token {token}"} if token else {}
+        auth = (username, password or "") if username else None
+        self.database = database
+        self.url = url.rstrip("/")
+        self._gzip = gzip_writes
+        self._http = httpx.Client(base_url=self.url, headers=headers, auth=auth,
+                                  timeout=timeout_s)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> InfluxClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise InfluxUnavailable(f"InfluxDB at {self.url} unreachable: {exc}") from exc
+        if response.status_code < 300:
+            return response
+        text = response.text[:500]
+        if response.status_code == 429:
+            retry = response.headers.get("Retry-After")
+            raise InfluxThrottled(f"InfluxDB throttled: {text}",
+                                  float(retry) if retry and retry.isdigit() else None)
+        if response.status_code >= 500:
+            raise InfluxUnavailable(f"InfluxDB {response.status_code}: {text}")
+        if response.status_code == 413:
+            raise InfluxTooLarge(f"InfluxDB refused a too large body: {text}", 413)
+        raise InfluxRejected(f"InfluxDB {response.status_code}: {text}", response.status_code)
+
+    def ping(self) -> str:
+        """The server's version; raises `InfluxUnavailable` when it does not answer."""
+        response = self._request("GET", "/ping")
+        return response.headers.get("X-Influxdb-Version", "unknown")
+
+    def write(self, lines: Iterable[str], *, precision: str = "ms") -> None:
+        """Write line-protocol lines in one request."""
+        body = ("\n".join(lines) + "\n").encode()
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if self._gzip:
+            body = gzip.compress(body, compresslevel=1)
+            headers["Content-Encoding"] = "gzip"
+        self._request("POST", "/write", params={"db": self.database, "precision": precision},
+                      content=body, headers=headers)
+
+    def query(self, influxql: str) -> list[Series]:
+        """Run InfluxQL read statements; times come back as epoch milliseconds."""
+        response = self._request("POST", "/query",
+                                 data={"db": self.database, "q": influxql, "epoch": "ms"})
+        return _parse_series(response.json(), influxql)
+
+    def create_database(self) -> None:
+        """1.x only (2.x creates the bucket at init, 3 Core on first write): see `setup`."""
+        self._request("POST", "/query", data={"q": f'CREATE DATABASE "{self.database}"'})
+
+
+def _parse_series(body: dict[str, Any], influxql: str) -> list[Series]:
+    out: list[Series] = []
+    for result in body.get("results", []):
+        if "error" in result:
+            raise InfluxRejected(f"query failed: {result['error']} in {influxql[:200]}", 400)
+        for series in result.get("series", []):
+            out.append(Series(
+                name=series.get("name", ""),
+                columns=tuple(series.get("columns", ())),
+                values=tuple(tuple(v) for v in series.get("values", ())),
+                tags=dict(series.get("tags", {})),
+            ))
+    if "error" in body:
+        raise InfluxRejected(f"query failed: {body['error']}", 400)
+    return out
+
+
+def first_value(series: Sequence[Series], column: str) -> Any:
+    """The value of `column` in the first row of the first series, or None."""
+    for s in series:
+        for row in s.rows():
+            return row.get(column)
+    return None
