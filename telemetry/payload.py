@@ -34,7 +34,7 @@ class _Frozen(BaseModel):
 
 class Reading(_Frozen):
     sensor: SensorId
-    value: float | None
+    value: float | None = None  # absent or null only when quality is bad
     unit: str = Field(default="", max_length=32)
     quality: Quality = Quality.GOOD
     reason: str | None = Field(default=None, max_length=200)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -37,10 +37,15 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoPro
     process.stop()
 
 
-def broker_for(mosquitto: MosquittoProcess, user: str) -> Broker:
+@pytest.fixture
+def broker_for(mosquitto: MosquittoProcess) -> Callable[[str], Broker]:
     """Broker settings for one of the suite's users."""
-    return Broker(host=mosquitto.host, port=mosquitto.port, username=user,
-                  password=mosquitto.users[user])
+
+    def make(user: str) -> Broker:
+        return Broker(host=mosquitto.host, port=mosquitto.port, username=user,
+                      password=mosquitto.users[user])
+
+    return make
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 import subprocess
 from pathlib import Path
@@ -23,6 +25,9 @@ log_dest file {dir}/mosquitto.log
 log_type error
 log_type warning
 listener {port} 127.0.0.1
+# Started by root, mosquitto would switch to the `mosquitto` user, which cannot enter our
+# private temporary directory: stay who we are.
+user {user}
 """
 
 
@@ -54,8 +59,9 @@ class MosquittoProcess(ServiceProcess):
             subprocess.run([passwd, "-b", str(password_file), user, password], check=True,
                            capture_output=True)
         self.config_file = workdir / "mosquitto.conf"
-        self.config_file.write_text(_CONFIG.format(dir=workdir, acl=acl_file.resolve(),
-                                                   port=self.port))
+        self.config_file.write_text(_CONFIG.format(
+            dir=workdir, acl=acl_file.resolve(), port=self.port,
+            user=pwd.getpwuid(os.geteuid()).pw_name))
 
     @property
     def host(self) -> str:
