@@ -8,6 +8,7 @@ is the new value itself, as if counting restarted from zero, and the drop is rep
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -69,7 +70,7 @@ def counter_delta(
             delta += current
         previous = current
     times = [start_ms, *(t for t, _ in inside), end_ms]
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     return CounterDelta(delta=delta, readings=len(inside), resets=resets,
                         start_exact=start_exact, end_exact=end_exact,
                         largest_gap_ms=max(gaps) if gaps else 0)

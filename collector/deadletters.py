@@ -38,7 +38,7 @@ class DeadLetterStore:
                 "INSERT INTO dead_letters (received_ms, topic, reason, payload) VALUES (?,?,?,?)",
                 (int(time.time() * 1000), topic, reason, payload))
 
-    def list(self, *, limit: int = 100) -> list[DeadLetter]:
+    def entries(self, *, limit: int = 100) -> list[DeadLetter]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT id, received_ms, topic, reason, payload FROM dead_letters"

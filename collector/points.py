@@ -1,4 +1,4 @@
-"""Telemetry and status messages as InfluxDB points (line protocol). Schema: telemetry.influx.schema."""
+"""Telemetry and status messages as InfluxDB points; the schema is telemetry.influx.schema."""
 
 from __future__ import annotations
 

@@ -122,7 +122,7 @@ class Collector:
     def _received(self, client: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
         self.counters.add(messages=1)
         try:
-            lines = self._lines_of(message.topic, message.payload)
+            lines = self._lines_of(message.topic, bytes(message.payload))
         except PayloadError as exc:
             self.dead_letters.add(topic=message.topic, reason=exc.reason,
                                   payload=bytes(message.payload))

@@ -162,7 +162,7 @@ def _cross_check(
             point = template.point(sensor.point)
             role = ROLES.get(sensor.role)
             if point is None:
-                keys = [p.key for p in (*template.points, *template.fields)]
+                keys = [p.key for p in template.points] + [f.key for f in template.fields]
                 issues.append(doc.issue((*where, "point"),
                                         f"template {template.model} has no point {sensor.point!r}; "
                                         f"it has: {', '.join(keys)}"))

@@ -39,7 +39,7 @@ def make_client(
 def connect(client: mqtt.Client, broker: Broker, *, clean_start: bool = True,
             session_expiry_s: int = 0) -> None:
     """Start connecting in the background; paho reconnects by itself after a loss."""
-    properties = Properties(PacketTypes.CONNECT)
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho
     if session_expiry_s:
         properties.SessionExpiryInterval = session_expiry_s
     client.connect_async(broker.host, broker.port, keepalive=broker.keepalive_s,

@@ -51,7 +51,7 @@ class Reading(_Frozen):
 
 
 class Telemetry(_Frozen):
-    v: Literal[1] = SCHEMA_VERSION
+    v: Literal[1] = 1
     site: Ident
     gateway: Ident
     equipment: Ident
@@ -63,7 +63,7 @@ class Telemetry(_Frozen):
 
 
 class Status(_Frozen):
-    v: Literal[1] = SCHEMA_VERSION
+    v: Literal[1] = 1
     site: Ident
     gateway: Ident
     state: Literal["online", "offline"]

@@ -7,6 +7,7 @@ byte-swapped layouts (BADC, DCBA) get their bytes swapped first, here and nowher
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 from pymodbus.client.mixin import ModbusClientMixin
 
@@ -28,7 +29,7 @@ def decode_registers(
     regs = _swap_bytes(registers) if order.bytes_swapped else list(registers)
     if data_type is DataType.BOOL:
         return bool((regs[0] >> (bit or 0)) & 1)
-    word_order = "little" if order.words_swapped else "big"
+    word_order: Literal["big", "little"] = "little" if order.words_swapped else "big"
     value = ModbusClientMixin.convert_from_registers(
         regs, data_type.pymodbus, word_order=word_order
     )
@@ -54,7 +55,7 @@ def encode_value(
         number: int | float = (
             float(value) if data_type in (DataType.FLOAT32, DataType.FLOAT64) else int(value)
         )
-        word_order = "little" if order.words_swapped else "big"
+        word_order: Literal["big", "little"] = "little" if order.words_swapped else "big"
         regs = ModbusClientMixin.convert_to_registers(
             number, data_type.pymodbus, word_order=word_order
         )

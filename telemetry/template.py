@@ -44,7 +44,7 @@ class RegisterPoint(_Strict):
     @model_validator(mode="after")
     def _coherent(self) -> RegisterPoint:
         if self.register_type.is_bit and self.data_type is not DataType.BOOL:
-            raise ValueError(f"{self.register_type} points hold single bits: data_type must be bool")
+            raise ValueError(f"{self.register_type} points hold single bits: use data_type bool")
         if self.data_type is DataType.STRING and self.length == 0:
             raise ValueError("string points need `length` (in registers)")
         if self.bit is not None and self.data_type is not DataType.BOOL:
@@ -114,7 +114,8 @@ class DeviceTemplate(_Strict):
         return self
 
     def point(self, key: str) -> RegisterPoint | MqttField | None:
-        for item in (*self.points, *self.fields):
+        items: tuple[RegisterPoint | MqttField, ...] = (*self.points, *self.fields)
+        for item in items:
             if item.key == key:
                 return item
         return None

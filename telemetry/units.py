@@ -6,7 +6,7 @@ from functools import lru_cache
 
 import pint
 
-UNITS = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+UNITS: pint.UnitRegistry[float] = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
 # Counted things (units packed, rejects) are dimensionless counts.
 UNITS.define("unit_count = [] = units = pcs")
 

@@ -107,7 +107,7 @@ class InfluxClient:
     def ping(self) -> str:
         """The server's version; raises `InfluxUnavailable` when it does not answer."""
         response = self._request("GET", "/ping")
-        return response.headers.get("X-Influxdb-Version", "unknown")
+        return str(response.headers.get("X-Influxdb-Version", "unknown"))
 
     def write(self, lines: Iterable[str], *, precision: str = "ms") -> None:
         """Write line-protocol lines in one request."""

@@ -109,7 +109,7 @@ def test_malformed_messages_are_dead_lettered(collector: Collector, gateway_clie
     gateway_client.publish(telemetry_topic(site, "test-gw", "dryer"),
                            payload.replace(b'"S"', f'"{site}"'.encode()), qos=1)
     _wait(lambda: collector.counters.dead_letters == 1)
-    [letter] = collector.dead_letters.list()
+    [letter] = collector.dead_letters.entries()
     assert reason in letter.reason
     assert letter.topic == telemetry_topic(site, "test-gw", "dryer")
     # and the collector still works

@@ -7,8 +7,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from telemetry.errors import PayloadError
-from telemetry.payload import Quality, Reading, Status, Telemetry, decode_status, \
-    decode_telemetry, encode
+from telemetry.payload import (
+    Quality,
+    Reading,
+    Status,
+    Telemetry,
+    decode_status,
+    decode_telemetry,
+    encode,
+)
 from telemetry.topics import Channel, parse_topic, status_topic, subscription, telemetry_topic
 
 ident = st.from_regex(r"[a-z0-9][a-z0-9_-]{0,20}", fullmatch=True)
