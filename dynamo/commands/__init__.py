@@ -1,0 +1,1 @@
+"""One module per component's subcommands; `dynamo.cli` registers them all."""
