@@ -44,7 +44,8 @@ class _Document:
         missing: list[str] = []
 
         def substitute(match: re.Match[str]) -> str:
-            value = os.environ.get(match.group(1), match.group(2))
+            # As in the shell, `${NAME:-default}` also applies the default when NAME is empty.
+            value = os.environ.get(match.group(1)) or match.group(2)
             if value is None:
                 missing.append(match.group(1))
                 return ""

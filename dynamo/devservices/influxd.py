@@ -59,8 +59,8 @@ class InfluxdProcess(ServiceProcess):
         self.binary = found
         self.port = port or free_port()
         self.rpc_port = free_port()
-        self.config_file = workdir / "influxdb.conf"
-        self.config_file.write_text(_CONFIG.format(dir=workdir, port=self.port,
+        self.config_file = self.workdir / "influxdb.conf"
+        self.config_file.write_text(_CONFIG.format(dir=self.workdir, port=self.port,
                                                    rpc_port=self.rpc_port))
 
     @property

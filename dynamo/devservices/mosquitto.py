@@ -53,14 +53,14 @@ class MosquittoProcess(ServiceProcess):
         self.binary = binary
         self.port = port or free_port()
         self.users = dict(users)
-        password_file = workdir / "passwd"
+        password_file = self.workdir / "passwd"
         password_file.write_text("")
         for user, password in users.items():
             subprocess.run([passwd, "-b", str(password_file), user, password], check=True,
                            capture_output=True)
-        self.config_file = workdir / "mosquitto.conf"
+        self.config_file = self.workdir / "mosquitto.conf"
         self.config_file.write_text(_CONFIG.format(
-            dir=workdir, acl=acl_file.resolve(), port=self.port,
+            dir=self.workdir, acl=acl_file.resolve(), port=self.port,
             user=pwd.getpwuid(os.geteuid()).pw_name))
 
     @property

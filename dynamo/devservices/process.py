@@ -14,7 +14,7 @@ class ServiceProcess:
     name = "service"
 
     def __init__(self, *, workdir: Path) -> None:
-        self.workdir = workdir
+        self.workdir = workdir.resolve()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._proc: subprocess.Popen[bytes] | None = None
 

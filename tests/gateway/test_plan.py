@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from gateway.plan import plan_reads
 from telemetry.datatypes import DataType, RegisterType
 from telemetry.template import RegisterPoint
-from gateway.plan import plan_reads
 
 
 def _p(key: str, address: int, data_type: DataType = DataType.FLOAT32,
