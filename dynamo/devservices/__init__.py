@@ -7,5 +7,6 @@ the system-wide services.
 from dynamo.devservices.influxd import InfluxdProcess
 from dynamo.devservices.mosquitto import MosquittoProcess
 from dynamo.devservices.ports import free_port
+from dynamo.devservices.wait import wait_until
 
-__all__ = ["InfluxdProcess", "MosquittoProcess", "free_port"]
+__all__ = ["InfluxdProcess", "MosquittoProcess", "free_port", "wait_until"]
