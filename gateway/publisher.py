@@ -39,6 +39,7 @@ class Publisher:
         self._on_acked = on_acked
         self._broker = broker
         self.connected = threading.Event()
+        self.connections = 0  # successful connections so far: a change means a new session
         self._client = make_client(broker=broker, client_id=f"gw-{site}-{gateway}")
         will = Status(site=site, gateway=gateway, state="offline")
         self._client.will_set(status_topic(site, gateway), encode(will), qos=1, retain=True)
@@ -62,7 +63,11 @@ class Publisher:
     def publish_telemetry(self, message: Telemetry) -> int:
         """Queue one telemetry message at QoS 1; returns its message id."""
         topic = telemetry_topic(self.site, self.gateway, message.equipment)
-        return int(self._client.publish(topic, encode(message), qos=1).mid)
+        return self.publish_raw(topic, encode(message))
+
+    def publish_raw(self, topic: str, payload: bytes) -> int:
+        """Queue an encoded message (from the spool) at QoS 1; returns its message id."""
+        return int(self._client.publish(topic, payload, qos=1).mid)
 
     def publish_status(self) -> None:
         self._client.publish(status_topic(self.site, self.gateway), encode(self._birth()),
@@ -74,6 +79,7 @@ class Publisher:
             log.error("broker refused the connection: %s", reason)
             return
         log.info("connected to the broker")
+        self.connections += 1
         self.connected.set()
         self.publish_status()
 
@@ -82,7 +88,11 @@ class Publisher:
         self.connected.clear()
         log.warning("disconnected from the broker: %s", reason)
 
-    def _published(self, _client: mqtt.Client, _userdata: Any, mid: int, _reason: Any,
+    def _published(self, _client: mqtt.Client, _userdata: Any, mid: int, reason: Any,
                    _props: Any) -> None:
+        if reason is not None and reason.is_failure:
+            # The broker has the message and refuses it (e.g. its ACL): sending it again would
+            # loop forever. It is logged, and counted by the broker.
+            log.error("broker refused message %d: %s", mid, reason)
         if self._on_acked is not None:
             self._on_acked(mid)

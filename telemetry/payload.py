@@ -71,6 +71,9 @@ class Status(_Frozen):
     version: str | None = None
     config_hash: str | None = None
     buffer_depth: int | None = Field(default=None, ge=0)
+    # Messages the gateway's full spool thinned or dropped since it was installed (never reset).
+    buffer_thinned: int | None = Field(default=None, ge=0)
+    buffer_dropped: int | None = Field(default=None, ge=0)
     clock_synced: bool | None = None
     devices: dict[str, str] = Field(default_factory=dict, description="device id -> health")
 

@@ -73,6 +73,16 @@ class Device(_Strict):
     poll_interval_s: float = Field(default=10.0, gt=0, le=86400)
     timeout_s: float = Field(default=2.0, gt=0, le=60)
     retries: int = Field(default=1, ge=0, le=10)
+    # Serial RS-485 converters and slow controllers need breathing room: a silence after the
+    # connection opens and between two requests (many slaves miss a request sent too soon).
+    pause_after_connect_s: float = Field(default=0.0, ge=0, le=10)
+    pause_between_requests_s: float = Field(default=0.0, ge=0, le=10)
+    # After a failed poll, reconnection attempts back off exponentially up to this delay.
+    backoff_max_s: float = Field(default=60.0, ge=0, le=3600)
+    max_gap: int = Field(default=10, ge=0, le=124,
+                         description="unused registers a coalesced read may span")
+    max_registers: int = Field(default=125, ge=1, le=125,
+                               description="largest read, for devices that refuse 125")
     sensors: tuple[Sensor, ...] = Field(min_length=1)
 
 
@@ -86,6 +96,21 @@ class Broker(_Strict):
     keepalive_s: int = Field(default=30, ge=5, le=3600)
 
 
+class SpoolOptions(_Strict):
+    """The on-disk store-and-forward buffer (docs/gateway.md)."""
+
+    max_messages: int = Field(default=500_000, ge=100,
+                              description="bound; beyond it the oldest messages are thinned")
+    # Thinning steps, in seconds: first keep one message per device per minute among the
+    # oldest, then one per 10 minutes, then per hour; only then drop the oldest whole.
+    thin_steps_s: tuple[int, ...] = (60, 600, 3600)
+    # FULL: a message is on the card before it is published, even across a power cut.
+    # NORMAL: fewer flushes, but a power cut may lose the last second of messages.
+    synchronous: Literal["full", "normal"] = "full"
+    in_flight: int = Field(default=100, ge=1, le=1000,
+                           description="messages handed to MQTT and not yet acknowledged")
+
+
 class GatewayConfig(_Strict):
     """What one gateway runs. Templates are resolved by the loader into `templates`."""
 
@@ -97,6 +122,10 @@ class GatewayConfig(_Strict):
     devices: tuple[Device, ...] = Field(min_length=1)
     templates: dict[str, DeviceTemplate] = Field(default_factory=dict, exclude=True)
     spool_dir: str = "/var/lib/dynamo-gateway"
+    spool: SpoolOptions = SpoolOptions()
+    # The broker local sensors (Zigbee2MQTT, Shelly, Tasmota) publish to; None: no MQTT devices.
+    local_broker: Broker | None = None
+    status_interval_s: float = Field(default=60.0, ge=1, le=3600)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> GatewayConfig:

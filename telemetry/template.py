@@ -69,10 +69,13 @@ class MqttField(_Strict):
     """One value of a local MQTT sensor: a field of its JSON payload."""
 
     key: Key
-    path: str = Field(min_length=1, description="dotted path into the JSON payload")
+    path: str = Field(min_length=1, description="dotted path into the JSON payload; list "
+                      "items by index (`emeters.0.power`); `$` for a bare value payload")
     unit: str = ""
     scale: float = 1.0
     offset: float = 0.0
+    # Text or boolean states as numbers, e.g. Tasmota's {"ON": 1, "OFF": 0}.
+    states: dict[str, float] = Field(default_factory=dict)
     description: str = ""
 
     @field_validator("unit")

@@ -41,7 +41,12 @@ def config_check(files: tuple[Path, ...]) -> None:
             points = [cfg.point_of(device, s) for s in device.sensors]
             registers = [p for p in points if isinstance(p, RegisterPoint)]
             if registers:
-                plan = plan_reads({p.key: p for p in registers}.values())
+                plan = plan_reads({p.key: p for p in registers}.values(),
+                                  max_gap=device.max_gap, max_count=device.max_registers)
                 click.echo(f"  {device.id} ({template.model}): {len(registers)} point(s) in "
                            f"{len(plan)} request(s) every {device.poll_interval_s:g} s")
+            elif template.protocol == "mqtt":
+                topic = template.topic.replace("{name}", device.name)
+                click.echo(f"  {device.id} ({template.model}): {len(points)} field(s) of "
+                           f"local MQTT topic {topic}")
     sys.exit(1 if failed else 0)

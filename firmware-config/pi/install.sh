@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Install the DYNAMO edge gateway on Raspberry Pi OS Bookworm (arm64 or armhf), as root.
+#
+#   sudo ./install.sh --config gateway.yaml [--env gateway.env] [--bundle DIR] [--wheel FILE]
+#
+# --bundle DIR  offline: install from a bundle built by `dynamo gateway bundle` (this script
+#               sits in it, so the default is the script's own directory when it holds wheels/)
+# --wheel FILE  online: the project's wheel; dependencies come from PyPI/piwheels
+# --config FILE the gateway configuration; it is checked before anything is replaced
+# --env FILE    secrets referenced by the configuration as ${NAME}
+#
+# What it does: a system user `dynamo` (groups dialout), a venv in /opt/dynamo/venv, the
+# configuration in /etc/dynamo, state (spool, sequence numbers) in /var/lib/dynamo-gateway,
+# the systemd unit with Restart=always and the watchdog, and a journald drop-in that limits
+# writes to the SD card. Run it again to upgrade: the spool is kept.
+set -euo pipefail
+
+PREFIX=/opt/dynamo
+CONF_DIR=/etc/dynamo
+STATE_DIR=/var/lib/dynamo-gateway
+USER_NAME=dynamo
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+BUNDLE=""
+WHEEL=""
+CONFIG=""
+ENV_FILE=""
+
+die() { echo "install.sh: $*" >&2; exit 1; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --bundle) BUNDLE="$2"; shift 2 ;;
+    --wheel) WHEEL="$2"; shift 2 ;;
+    --config) CONFIG="$2"; shift 2 ;;
+    --env) ENV_FILE="$2"; shift 2 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    *) die "unknown argument $1 (see --help)" ;;
+  esac
+done
+if [ -z "$BUNDLE" ] && [ -z "$WHEEL" ] && [ -d "$HERE/wheels" ]; then BUNDLE="$HERE"; fi
+[ "$(id -u)" -eq 0 ] || die "run as root (sudo)"
+[ -n "$BUNDLE" ] || [ -n "$WHEEL" ] || die "give --bundle DIR or --wheel FILE"
+[ -z "$CONFIG" ] || [ -f "$CONFIG" ] || die "no such configuration: $CONFIG"
+command -v python3 >/dev/null || die "python3 missing (apt install python3)"
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+  || die "Python >= 3.11 needed (Raspberry Pi OS Bookworm ships 3.11)"
+python3 -c 'import venv, ensurepip' 2>/dev/null \
+  || die "python3-venv missing: apt install python3-venv (or copy its .deb with the bundle)"
+
+if [ -n "$BUNDLE" ]; then
+  [ -f "$BUNDLE/manifest.json" ] || die "$BUNDLE is not a bundle (no manifest.json)"
+  want="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["platform"])' \
+          "$BUNDLE/manifest.json")"
+  # The userland decides, not the kernel: 32-bit Raspberry Pi OS on a Pi 4 runs an aarch64
+  # kernel under an armhf userland.
+  case "$(dpkg --print-architecture 2>/dev/null || uname -m)" in
+    arm64|aarch64) have=aarch64 ;;
+    armhf|armv7l) have=armv7l ;;
+    *) have="$(uname -m)" ;;
+  esac
+  [ "$want" = "$have" ] || die "bundle built for $want, this system is $have"
+  (cd "$BUNDLE" && python3 - <<'PY') || die "bundle damaged (checksum mismatch)"
+import hashlib, json, sys
+manifest = json.load(open("manifest.json"))
+bad = [f for f, digest in manifest["files"].items()
+       if hashlib.sha256(open(f, "rb").read()).hexdigest() != digest]
+print("\n".join(f"corrupt: {f}" for f in bad), file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+fi
+
+echo "== user $USER_NAME"
+if ! id "$USER_NAME" >/dev/null 2>&1; then
+  useradd --system --home-dir "$STATE_DIR" --no-create-home --shell /usr/sbin/nologin \
+    --groups dialout "$USER_NAME"
+fi
+
+echo "== venv in $PREFIX/venv"
+install -d -m 0755 "$PREFIX"
+python3 -m venv "$PREFIX/venv"
+PIP=("$PREFIX/venv/bin/pip" --disable-pip-version-check)
+if [ -n "$BUNDLE" ]; then
+  "${PIP[@]}" install --no-index --find-links "$BUNDLE/wheels" --upgrade dynamo-monitoring
+else
+  "${PIP[@]}" install --upgrade "$WHEEL"
+fi
+
+echo "== configuration in $CONF_DIR"
+install -d -m 0750 -o root -g "$USER_NAME" "$CONF_DIR"
+if [ -n "$ENV_FILE" ]; then
+  install -m 0640 -o root -g "$USER_NAME" "$ENV_FILE" "$CONF_DIR/gateway.env"
+fi
+if [ -n "$CONFIG" ]; then
+  # Refuse a bad configuration before replacing a good one.
+  set -a
+  # shellcheck source=/dev/null
+  if [ -f "$CONF_DIR/gateway.env" ]; then . "$CONF_DIR/gateway.env"; fi
+  set +a
+  "$PREFIX/venv/bin/dynamo" config check "$CONFIG" || die "configuration refused: $CONFIG"
+  install -m 0640 -o root -g "$USER_NAME" "$CONFIG" "$CONF_DIR/gateway.yaml"
+  # Templates next to the configuration (template_dirs are relative to it).
+  if [ -d "$(dirname "$CONFIG")/templates" ]; then
+    cp -r "$(dirname "$CONFIG")/templates" "$CONF_DIR/"
+  fi
+fi
+[ -f "$CONF_DIR/gateway.yaml" ] || echo "!! no $CONF_DIR/gateway.yaml yet: add one, then systemctl start dynamo-gateway"
+
+echo "== state in $STATE_DIR"
+install -d -m 0750 -o "$USER_NAME" -g "$USER_NAME" "$STATE_DIR"
+
+echo "== systemd and journald"
+UNIT_SRC="${BUNDLE:-$HERE}/dynamo-gateway.service"
+[ -f "$UNIT_SRC" ] || UNIT_SRC="$HERE/dynamo-gateway.service"
+install -m 0644 "$UNIT_SRC" /etc/systemd/system/dynamo-gateway.service
+install -d -m 0755 /etc/systemd/journald.conf.d
+install -m 0644 "$HERE/journald-dynamo.conf" /etc/systemd/journald.conf.d/dynamo.conf
+systemctl restart systemd-journald
+systemctl daemon-reload
+systemctl enable dynamo-gateway.service
+if [ -f "$CONF_DIR/gateway.yaml" ]; then
+  systemctl restart dynamo-gateway.service
+  echo "== started; follow it with: journalctl -u dynamo-gateway -f"
+fi
