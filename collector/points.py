@@ -1,25 +1,92 @@
-"""Telemetry and status messages as InfluxDB points; the schema is telemetry.influx.schema."""
+"""Messages as InfluxDB points; the schema is telemetry.influx.schema.
+
+`decode` is the one place a received MQTT message becomes line protocol: the live collector
+and the dead-letter replay both go through it, so a replayed message is judged by the same rules.
+"""
 
 from __future__ import annotations
 
-from telemetry.influx.lineprotocol import line
-from telemetry.influx.schema import GATEWAY_STATUS, READINGS, REASON_FIELD, VALUE_FIELD
-from telemetry.payload import Status, Telemetry
+from dataclasses import dataclass
+
+from collector.fastpath import FastPath
+from telemetry.errors import PayloadError
+from telemetry.influx.lineprotocol import escape_key, field_value, line
+from telemetry.influx.schema import (
+    GATEWAY_STATUS,
+    READINGS,
+    REASON_FIELD,
+    SEQUENCE_EVENTS,
+    VALUE_FIELD,
+)
+from telemetry.payload import Status, Telemetry, decode_status, decode_telemetry
+from telemetry.topics import Channel, parse_topic
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """What one message contributes: its lines and, for telemetry, where it sits in sequence."""
+
+    lines: list[str]
+    site: str
+    gateway: str
+    seq: int | None = None  # telemetry only
+    ts: int | None = None  # the gateway's timestamp (ms), when the message has one
+
+
+def decode(topic_name: str, payload: bytes, *, received_ms: int,
+           fast: FastPath | None = None) -> Decoded:
+    """Validate a message against its topic and turn it into lines; `PayloadError` says why not.
+
+    With `fast`, plainly valid telemetry skips the pydantic model (see collector.fastpath).
+    """
+    topic = parse_topic(topic_name)
+    if topic is None:
+        raise PayloadError("not a dynamo/v1 telemetry or status topic")
+    if topic.channel is Channel.STATUS:
+        status = decode_status(payload)
+        if (status.site, status.gateway) != (topic.site, topic.gateway):
+            raise PayloadError("site/gateway in payload differ from the topic")
+        return Decoded([status_line(status, received_ms=received_ms)], status.site,
+                       status.gateway, ts=status.ts)
+    if topic.channel is not Channel.TELEMETRY:
+        raise PayloadError(f"the collector does not store the {topic.channel} channel")
+    if fast is not None and topic.equipment is not None:
+        accepted = fast.lines(payload, site=topic.site, gateway=topic.gateway,
+                              equipment=topic.equipment)
+        if accepted is not None:
+            lines, seq, ts = accepted
+            return Decoded(lines, topic.site, topic.gateway, seq=seq, ts=ts)
+    telemetry = decode_telemetry(payload)
+    # The topic is what the broker's ACL vouches for; the payload must agree with it.
+    if (telemetry.site, telemetry.gateway, telemetry.equipment) != (
+            topic.site, topic.gateway, topic.equipment):
+        raise PayloadError("site/gateway/equipment in payload differ from the topic")
+    return Decoded(telemetry_lines(telemetry), telemetry.site, telemetry.gateway,
+                   seq=telemetry.seq, ts=telemetry.ts)
 
 
 def telemetry_lines(message: Telemetry) -> list[str]:
-    """One line per reading; a bad reading keeps its reason and has no value."""
-    base = {"site": message.site, "gateway": message.gateway, "equipment": message.equipment,
-            "device": message.device}
+    """One line per reading; a bad reading keeps its reason and has no value.
+
+    Equivalent to `lineprotocol.line` with sorted tags and fields, but the tags shared by the
+    whole message are escaped once: this runs for every point the collector writes.
+    """
+    # Tag keys in sorted order: device, equipment, gateway, quality, sensor, site, unit.
+    head = (f"{READINGS},device={escape_key(message.device)}"
+            f",equipment={escape_key(message.equipment)},gateway={escape_key(message.gateway)}")
+    site = escape_key(message.site)
+    ts = message.ts
     out = []
     for r in message.readings:
-        fields: dict[str, float | str] = {}
-        if r.value is not None:
-            fields[VALUE_FIELD] = float(r.value)
+        unit = f",unit={escape_key(r.unit)}" if r.unit else ""
+        tags = f"{head},quality={r.quality.value},sensor={escape_key(r.sensor)},site={site}{unit}"
+        value = None if r.value is None else f"{VALUE_FIELD}={field_value(float(r.value))}"
         if r.reason:
-            fields[REASON_FIELD] = r.reason
-        tags = {**base, "sensor": r.sensor, "unit": r.unit, "quality": r.quality.value}
-        out.append(line(READINGS, tags, fields, message.ts))
+            reason = f"{REASON_FIELD}={field_value(r.reason)}"
+            fields = reason if value is None else f"{reason},{value}"
+        else:
+            fields = value or ""  # the model gives a reading without value a reason
+        out.append(f"{tags} {fields} {ts}")
     return out
 
 
@@ -28,9 +95,25 @@ def status_line(status: Status, *, received_ms: int) -> str:
     fields: dict[str, float | int | str] = {"online": 1 if status.state == "online" else 0}
     if status.buffer_depth is not None:
         fields["buffer_depth"] = status.buffer_depth
+    if status.buffer_thinned is not None:
+        fields["buffer_thinned"] = status.buffer_thinned
+    if status.buffer_dropped is not None:
+        fields["buffer_dropped"] = status.buffer_dropped
     if status.version:
         fields["version"] = status.version
     if status.config_hash:
         fields["config_hash"] = status.config_hash
+    if status.clock_synced is not None:
+        fields["clock_synced"] = 1 if status.clock_synced else 0
+    if status.devices:
+        fields["devices"] = len(status.devices)
+        fields["devices_ok"] = sum(1 for health in status.devices.values() if health == "ok")
     return line(GATEWAY_STATUS, {"site": status.site, "gateway": status.gateway}, fields,
                 status.ts or received_ms)
+
+
+def sequence_event_line(*, site: str, gateway: str, kind: str, seq: int, count: int,
+                        time_ms: int) -> str:
+    """A gap (`count` messages never seen), a repeat (a redelivery) or a late arrival."""
+    return line(SEQUENCE_EVENTS, {"site": site, "gateway": gateway, "kind": kind},
+                {"seq": seq, "count": count}, time_ms)

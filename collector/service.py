@@ -1,50 +1,65 @@
 """The collector: MQTT in, InfluxDB out, acknowledging each message only once it is stored.
 
-paho's network thread decodes messages and hands their lines to a bounded queue; the writer
-thread batches lines to InfluxDB and acknowledges (MQTT `manual_ack`) the messages of a batch
-once InfluxDB confirmed the write. While InfluxDB is down the writer retries, the queue fills,
-paho's thread blocks on it, and the broker keeps the rest: backpressure instead of memory growth.
+paho's network thread validates each message (collector.points) and hands its lines to a queue;
+writer threads batch the lines by size and time, write them (collector.writer) and acknowledge
+(MQTT `manual_ack`) the messages of a batch once InfluxDB confirmed it.
+
+Backpressure is MQTT 5 flow control, not a growing queue: the collector announces a Receive
+Maximum, and the broker stops sending once that many messages wait for our acknowledgement.
+While InfluxDB is down nothing is acknowledged, so the collector holds at most
+`receive_maximum` messages and the broker keeps the rest in our persistent session. paho's
+thread never blocks, so keepalives flow and the session stays up throughout the outage.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-import random
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import paho.mqtt.client as mqtt
 
 from collector.deadletters import DeadLetterStore
-from collector.points import status_line, telemetry_lines
+from collector.fastpath import FastPath
+from collector.points import decode, sequence_event_line
+from collector.sequence import SequenceEvent, SequenceTracker
+from collector.writer import Backoff, Writer, WriterStopped
 from telemetry.errors import PayloadError
-from telemetry.influx.client import (
-    InfluxClient,
-    InfluxRejected,
-    InfluxThrottled,
-    InfluxTooLarge,
-    InfluxUnavailable,
-)
+from telemetry.influx.client import InfluxClient
 from telemetry.mqtt import connect, make_client
-from telemetry.payload import decode_status, decode_telemetry
 from telemetry.site import Broker
-from telemetry.topics import Channel, parse_topic, subscription
+from telemetry.topics import Channel, subscription
 
 log = logging.getLogger(__name__)
+
+_SEQUENCE_COUNTER = {
+    SequenceEvent.GAP: "sequence_gaps",
+    SequenceEvent.REPEAT: "sequence_repeats",
+    SequenceEvent.LATE: "sequence_late",
+    SequenceEvent.RESET: "sequence_resets",
+}
 
 
 @dataclass
 class Counters:
+    """What the collector did since it started; `/metrics` exposes these."""
+
     messages: int = 0
     points: int = 0
     batches: int = 0
     retries: int = 0
     dead_letters: int = 0
     rejected_points: int = 0
+    sequence_gaps: int = 0  # messages missing, summed over the gaps seen
+    sequence_repeats: int = 0
+    sequence_late: int = 0
+    sequence_resets: int = 0
     last_write_ms: int = 0
+    lag_ms: int = 0  # at the last write: now − the oldest gateway timestamp of the batch
+    held: int = 0  # a gauge: messages received and not yet acknowledged (≤ receive_maximum)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **deltas: int) -> None:
@@ -52,12 +67,19 @@ class Counters:
             for name, delta in deltas.items():
                 setattr(self, name, getattr(self, name) + delta)
 
+    def snapshot(self) -> dict[str, int]:
+        """A consistent copy of every counter."""
+        with self.lock:
+            return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "lock"}
+
 
 @dataclass(frozen=True, slots=True)
 class _Item:
     lines: list[str]
     mid: int
     qos: int
+    generation: int  # the connection that delivered it: a packet id means nothing on another
+    ts: int | None
 
 
 class Collector:
@@ -71,38 +93,83 @@ class Collector:
         dead_letters: DeadLetterStore,
         client_id: str = "dynamo-collector",
         share_group: str | None = None,
+        site: str = "+",
         batch_points: int = 5000,
         flush_interval_s: float = 0.2,
-        max_queued_messages: int = 20000,
+        receive_maximum: int = 2000,
+        writers: int = 1,
+        backoff: Backoff | None = None,
+        session_expiry_s: int = 7 * 86400,
+        track_sequences: bool | None = None,
+        drain_timeout_s: float = 10.0,
     ) -> None:
+        if not 1 <= receive_maximum <= 65535:
+            raise ValueError("receive_maximum must be within 1..65535 (MQTT 5)")
+        if writers < 1:
+            raise ValueError("writers must be at least 1")
         self.influx = influx
+        self._site = site  # "+" for every site; one site id for a per-site collector
         self.dead_letters = dead_letters
         self.counters = Counters()
         self.connected = threading.Event()
+        self.receive_maximum = receive_maximum
         self._broker = broker
         self._share_group = share_group
         self._batch_points = batch_points
         self._flush_interval_s = flush_interval_s
-        self._queue: queue.Queue[_Item] = queue.Queue(maxsize=max_queued_messages)
-        self._stop = threading.Event()
-        self._writer = threading.Thread(target=self._write_loop, name="influx-writer",
-                                        daemon=True)
+        self._session_expiry_s = session_expiry_s
+        self._drain_timeout_s = drain_timeout_s
+        # Shared subscriptions split a gateway's sequence between collectors: no one sees it all.
+        track = share_group is None if track_sequences is None else track_sequences
+        self._sequences = SequenceTracker() if track else None
+        self._fast = FastPath()  # paho's thread alone uses it
+        # Flow control bounds what the broker sends us; the slack covers QoS 0 and a reconnect's
+        # redelivery overlapping items of the previous connection still in the queue.
+        self._queue: queue.Queue[_Item] = queue.Queue(maxsize=2 * receive_maximum + 64)
+        self._generation = 0
+        self._closing = threading.Event()
+        self._draining = threading.Event()
+        self._give_up = threading.Event()
+        self._writer = Writer(influx=influx, dead_letters=dead_letters, give_up=self._give_up,
+                              backoff=backoff, on_retry=lambda: self.counters.add(retries=1),
+                              on_rejected=lambda points, letters: self.counters.add(
+                                  rejected_points=points, dead_letters=letters))
+        self._threads = [threading.Thread(target=self._write_loop, name=f"influx-writer-{i}",
+                                          daemon=True) for i in range(writers)]
         self._client = make_client(broker=broker, client_id=client_id, manual_ack=True)
         self._client.on_connect = self._connected
         self._client.on_disconnect = self._disconnected
         self._client.on_message = self._received
 
+    @property
+    def queue_depth(self) -> int:
+        """Messages received and waiting for their write."""
+        return self._queue.qsize()
+
     def start(self) -> None:
-        self._writer.start()
+        """Start the writers and connect; returns at once (see `connected`)."""
+        for thread in self._threads:
+            thread.start()
         # A persistent session: what arrives while we are away waits for us at the broker.
-        connect(self._client, self._broker, clean_start=False, session_expiry_s=7 * 86400)
+        connect(self._client, self._broker, clean_start=False,
+                session_expiry_s=self._session_expiry_s, receive_maximum=self.receive_maximum)
 
     def stop(self) -> None:
-        """Disconnect, then flush what was received; unacknowledged messages stay at the broker."""
+        """Write and acknowledge what was received, then disconnect.
+
+        Messages not yet written when `drain_timeout_s` runs out (InfluxDB down) stay
+        unacknowledged: the broker delivers them again to the next session.
+        """
+        self._closing.set()
+        self._draining.set()
+        deadline = time.monotonic() + self._drain_timeout_s
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._give_up.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
         self._client.disconnect()
         self._client.loop_stop()
-        self._stop.set()
-        self._writer.join(timeout=30)
 
     # -- MQTT side (paho's thread) ------------------------------------------------------------
 
@@ -110,8 +177,10 @@ class Collector:
         if reason.is_failure:
             log.error("broker refused the collector: %s", reason)
             return
+        self._generation += 1
         for channel in (Channel.TELEMETRY, Channel.STATUS):
-            client.subscribe(subscription(channel, share_group=self._share_group), qos=1)
+            client.subscribe(subscription(channel, site=self._site, share_group=self._share_group),
+                             qos=1)
         self.connected.set()
         log.info("collector connected and subscribed")
 
@@ -120,46 +189,72 @@ class Collector:
         log.warning("collector disconnected: %s", reason)
 
     def _received(self, client: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
-        self.counters.add(messages=1)
+        if self._closing.is_set():
+            return  # not acknowledged: the broker keeps it for our next session
         try:
-            lines = self._lines_of(message.topic, bytes(message.payload))
-        except PayloadError as exc:
-            self.dead_letters.add(topic=message.topic, reason=exc.reason,
+            self._accept(client, message)
+        except Exception as exc:
+            # A bug of ours must neither kill paho's thread nor come back forever as a poison
+            # message: set the message aside like any refused one, where replay can retry it.
+            log.exception("could not handle a message on %s", message.topic)
+            self.dead_letters.add(topic=message.topic, reason=f"collector error: {exc!r}"[:500],
                                   payload=bytes(message.payload))
             self.counters.add(dead_letters=1)
             client.ack(message.mid, message.qos)
+
+    def _accept(self, client: mqtt.Client, message: mqtt.MQTTMessage) -> None:
+        self.counters.add(messages=1)
+        payload = bytes(message.payload)
+        now_ms = int(time.time() * 1000)
+        try:
+            decoded = decode(message.topic, payload, received_ms=now_ms, fast=self._fast)
+        except PayloadError as exc:
+            # Stored durably first, then acknowledged: set aside, never lost.
+            self.dead_letters.add(topic=message.topic, reason=exc.reason, payload=payload)
+            self.counters.add(dead_letters=1)
+            client.ack(message.mid, message.qos)
             return
-        # Blocks when the writer is behind: this is the backpressure.
-        self._queue.put(_Item(lines, message.mid, message.qos))
+        lines = decoded.lines
+        if self._sequences is not None and decoded.seq is not None:
+            seen = self._sequences.observe(site=decoded.site, gateway=decoded.gateway,
+                                           seq=decoded.seq)
+            if seen is not None:
+                self.counters.add(**{_SEQUENCE_COUNTER[seen.kind]: seen.count})
+                # The event's time is the message's own: a redelivery rewrites the same point.
+                lines = [*lines, sequence_event_line(
+                    site=decoded.site, gateway=decoded.gateway, kind=seen.kind, seq=seen.seq,
+                    count=seen.count, time_ms=decoded.ts or now_ms)]
+        self.counters.add(held=1)
+        self._queue.put(_Item(lines, message.mid, message.qos, self._generation, decoded.ts))
 
-    def _lines_of(self, topic_name: str, payload: bytes) -> list[str]:
-        topic = parse_topic(topic_name)
-        if topic is None:
-            raise PayloadError("not a dynamo/v1 topic")
-        if topic.channel is Channel.STATUS:
-            status = decode_status(payload)
-            if (status.site, status.gateway) != (topic.site, topic.gateway):
-                raise PayloadError("site/gateway in payload differ from the topic")
-            return [status_line(status, received_ms=int(time.time() * 1000))]
-        telemetry = decode_telemetry(payload)
-        # The topic is what the broker's ACL vouches for; the payload must agree with it.
-        if (telemetry.site, telemetry.gateway, telemetry.equipment) != (
-                topic.site, topic.gateway, topic.equipment):
-            raise PayloadError("site/gateway/equipment in payload differ from the topic")
-        return telemetry_lines(telemetry)
-
-    # -- InfluxDB side (writer thread) ---------------------------------------------------------
+    # -- InfluxDB side (writer threads) --------------------------------------------------------
 
     def _write_loop(self) -> None:
         while True:
             batch = self._next_batch()
             if not batch:
-                if self._stop.is_set():
+                if self._draining.is_set():
                     return
                 continue
-            self._write(batch)
+            lines = [line for item in batch for line in item.lines]
+            try:
+                refused = self._writer.write(lines)
+            except WriterStopped:
+                self.counters.add(held=-len(batch))
+                return  # stopping with InfluxDB down: the broker redelivers these later
+            now_ms = int(time.time() * 1000)
+            oldest = min((item.ts for item in batch if item.ts is not None), default=now_ms)
+            self.counters.add(points=len(lines) - refused, batches=1)
+            with self.counters.lock:
+                self.counters.last_write_ms = now_ms
+                self.counters.lag_ms = max(0, now_ms - oldest)
+            # Before the acknowledgements: the broker's next messages must find the room free.
+            self.counters.add(held=-len(batch))
+            generation = self._generation
             for item in batch:
-                if item.qos > 0:
+                # After a reconnect the broker redelivers what we had not acknowledged, under
+                # packet ids that may since name other messages: acknowledge only the current.
+                if item.qos > 0 and item.generation == generation:
                     self._client.ack(item.mid, item.qos)
 
     def _next_batch(self) -> list[_Item]:
@@ -174,41 +269,3 @@ class Collector:
             batch.append(item)
             points += len(item.lines)
         return batch
-
-    def _write(self, batch: list[_Item]) -> None:
-        """Write until InfluxDB confirms; only refused points are set aside."""
-        lines = [line for item in batch for line in item.lines]
-        delay = 0.5
-        while True:
-            try:
-                self._write_split(lines)
-                self.counters.add(points=len(lines), batches=1)
-                self.counters.last_write_ms = int(time.time() * 1000)
-                return
-            except InfluxUnavailable as exc:
-                wait = exc.retry_after_s if isinstance(exc, InfluxThrottled) and \
-                    exc.retry_after_s else delay * random.uniform(0.5, 1.5)
-                log.warning("InfluxDB unavailable (%s); retrying in %.1f s", exc, wait)
-                self.counters.add(retries=1)
-                time.sleep(wait)
-                delay = min(delay * 2, 30.0)
-
-    def _write_split(self, lines: list[str]) -> None:
-        try:
-            self.influx.write(lines)
-        except InfluxTooLarge:
-            if len(lines) == 1:
-                self._reject(lines, "point larger than the server's body limit")
-                return
-            half = len(lines) // 2
-            self._write_split(lines[:half])
-            self._write_split(lines[half:])
-        except InfluxRejected as exc:
-            # 1.x writes the valid points of a batch and refuses the rest ("partial write").
-            self._reject(lines, str(exc))
-
-    def _reject(self, lines: list[str], reason: str) -> None:
-        log.error("InfluxDB refused points: %s", reason)
-        self.dead_letters.add(topic="influxdb-write", reason=reason[:500],
-                              payload="\n".join(lines).encode())
-        self.counters.add(rejected_points=len(lines), dead_letters=1)

@@ -37,11 +37,17 @@ def make_client(
 
 
 def connect(client: mqtt.Client, broker: Broker, *, clean_start: bool = True,
-            session_expiry_s: int = 0) -> None:
-    """Start connecting in the background; paho reconnects by itself after a loss."""
+            session_expiry_s: int = 0, receive_maximum: int = 0) -> None:
+    """Start connecting in the background; paho reconnects by itself after a loss.
+
+    `receive_maximum` (MQTT 5) caps the QoS 1 messages the broker sends before we acknowledge
+    them: a consumer that acknowledges only once data is stored gets flow control from it.
+    """
     properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho
     if session_expiry_s:
         properties.SessionExpiryInterval = session_expiry_s
+    if receive_maximum:
+        properties.ReceiveMaximum = receive_maximum
     client.connect_async(broker.host, broker.port, keepalive=broker.keepalive_s,
                          clean_start=clean_start, properties=properties)
     client.loop_start()

@@ -29,6 +29,7 @@ class ServiceSettings(BaseSettings):
     influx_token: str | None = None  # InfluxDB 2.x / 3: v1-compat API with a token
     influx_username: str | None = None  # InfluxDB 1.x with auth enabled
     influx_password: str | None = None
+    influx_gzip: bool = True  # compress writes; off saves CPU on both ends of a local link
 
     @model_validator(mode="after")
     def _one_auth(self) -> ServiceSettings:
@@ -43,4 +44,4 @@ class ServiceSettings(BaseSettings):
     def influx(self) -> InfluxClient:
         return InfluxClient(url=self.influx_url, database=self.influx_db,
                             token=self.influx_token, username=self.influx_username,
-                            password=self.influx_password)
+                            password=self.influx_password, gzip_writes=self.influx_gzip)

@@ -1,0 +1,261 @@
+"""Collector throughput against InfluxDB's own write rate, measured side by side in one run.
+
+    .venv/bin/python bench/collector/run.py [--messages 400] [--readings 1000] [--writers 2]
+
+Starts a private influxd and mosquitto (dynamo.devservices) and:
+1. raw: posts the very points the collector would write, pre-encoded and pre-gzipped, straight
+   to influxd's /write (same batch size, same number of concurrent writers): the database's rate;
+2. end to end: starts `dynamo collector run` as its own process, publishes the messages (QoS 1)
+   through mosquitto as a gateway would, and times from the first publish until InfluxDB has
+   confirmed every point;
+then prints both rates, their ratio, and the loss count (points sent − points stored; must be 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import paho.mqtt.client as mqtt
+
+from collector.points import telemetry_lines
+from dynamo.devservices import InfluxdProcess, MosquittoProcess, free_port
+from telemetry.influx.client import InfluxClient
+from telemetry.mqtt import connect, make_client
+from telemetry.payload import Reading, Telemetry, encode
+from telemetry.site import Broker
+from telemetry.topics import telemetry_topic
+
+REPO = Path(__file__).resolve().parents[2]
+T0 = 1_763_700_000_000
+GATEWAYS = ("dryer-gw", "freezer-gw", "packaging-gw")
+
+
+def messages(count: int, readings: int) -> list[Telemetry]:
+    """`count` messages spread over three gateways, each with `readings` distinct sensors."""
+    out = []
+    for i in range(count):
+        gateway = GATEWAYS[i % len(GATEWAYS)]
+        out.append(Telemetry(
+            site="bench", gateway=gateway, equipment="dryer", device="meter", seq=i // 3,
+            ts=T0 + i * 1000,
+            readings=tuple(Reading(sensor=f"dryer.s{k}", value=i + k / 1000, unit="W")
+                           for k in range(readings))))
+    return out
+
+
+def count_points(influx: InfluxClient) -> int:
+    series = influx.query("SELECT count(value) FROM readings")
+    return int(series[0].values[0][1]) if series else 0
+
+
+def raw_rate(influxd: InfluxdProcess, batch: list[Telemetry], *, database: str,
+             batch_points: int, writers: int, use_gzip: bool) -> tuple[float, int, float]:
+    """Points/s of influxd alone on the same points, how many it stored, its CPU time (s)."""
+    lines = [line for message in batch for line in telemetry_lines(message)]
+    bodies = [("\n".join(lines[i:i + batch_points]) + "\n").encode()
+              for i in range(0, len(lines), batch_points)]
+    if use_gzip:
+        bodies = [gzip.compress(body, 1) for body in bodies]
+    influx = InfluxClient(url=influxd.url, database=database)
+    influx.create_database()
+    http = httpx.Client(base_url=influxd.url, timeout=60)
+    headers = {"Content-Type": "text/plain; charset=utf-8"}
+    if use_gzip:
+        headers["Content-Encoding"] = "gzip"
+
+    def post(body: bytes) -> None:
+        http.post("/write", params={"db": database, "precision": "ms"}, content=body,
+                  headers=headers).raise_for_status()
+
+    pid = influxd_pid(influxd)
+    cpu_before = cpu_seconds(pid)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=writers) as pool:
+        list(pool.map(post, bodies))
+    elapsed = time.perf_counter() - start
+    cpu_s = cpu_seconds(pid) - cpu_before
+    http.close()
+    return len(lines) / elapsed, count_points(influx), cpu_s
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def influxd_pid(influxd: InfluxdProcess) -> int:
+    """The pid of our influxd, found by its configuration file on its command line."""
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if str(influxd.config_file).encode() in cmdline:
+                return int(proc.name)
+    raise RuntimeError("influxd's process not found")
+
+
+def metric(port: int, name: str) -> float:
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+    except httpx.HTTPError:
+        return -1.0
+    for row in text.splitlines():
+        if row.startswith(f"{name} "):
+            return float(row.split()[1])
+    return -1.0
+
+
+def end_to_end_rate(influxd: InfluxdProcess, mosquitto: MosquittoProcess,
+                    batch: list[Telemetry], workdir: Path, *, database: str,
+                    batch_points: int, writers: int, receive_maximum: int,
+                    use_gzip: bool) -> tuple[float, int, int, float, float]:
+    """Points/s from first publish to last confirmed write, points stored, the collector's peak
+    RSS (KiB) and CPU time (s) meanwhile, and influxd's CPU time (s)."""
+    points = sum(len(m.readings) for m in batch)
+    port = free_port()
+    env = {**os.environ, "DYNAMO_MQTT_HOST": mosquitto.host,
+           "DYNAMO_MQTT_PORT": str(mosquitto.port), "DYNAMO_MQTT_USERNAME": "collector",
+           "DYNAMO_MQTT_PASSWORD": mosquitto.users["collector"],
+           "DYNAMO_INFLUX_URL": influxd.url, "DYNAMO_INFLUX_DB": database,
+           "DYNAMO_INFLUX_GZIP": "true" if use_gzip else "false"}
+    with (workdir / "collector.log").open("ab") as log:
+        collector = subprocess.Popen(
+            [sys.executable, "-m", "dynamo", "collector", "run", "--client-id", database,
+             "--dead-letters", str(workdir / "dead.sqlite"), "--metrics-port", str(port),
+             "--batch-points", str(batch_points), "--writers", str(writers),
+             "--receive-maximum", str(receive_maximum)],
+            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    try:
+        deadline = time.monotonic() + 60
+        while metric(port, "dynamo_collector_connected") != 1:
+            if time.monotonic() > deadline or collector.poll() is not None:
+                raise RuntimeError(f"collector did not start: see {workdir / 'collector.log'}")
+            time.sleep(0.1)
+        time.sleep(0.5)  # SUBACK
+        payloads = [(telemetry_topic(m.site, m.gateway, m.equipment), encode(m)) for m in batch]
+        clients = {}
+        for gateway in GATEWAYS:
+            broker = Broker(host=mosquitto.host, port=mosquitto.port, username=gateway,
+                            password=mosquitto.users[gateway])
+            client = make_client(broker=broker, client_id=f"{database}-{gateway}")
+            client.max_inflight_messages_set(1000)
+            client.max_queued_messages_set(0)
+            connect(client, broker)
+            clients[gateway] = client
+        deadline = time.monotonic() + 30
+        while not all(c.is_connected() for c in clients.values()):
+            if time.monotonic() > deadline:
+                raise RuntimeError("gateways could not connect")
+            time.sleep(0.05)
+        rss_peak = [0]
+        done = threading.Event()
+
+        def watch_rss() -> None:
+            status = Path(f"/proc/{collector.pid}/status")
+            while not done.wait(0.1):
+                for row in status.read_text().splitlines():
+                    if row.startswith("VmRSS:"):
+                        rss_peak[0] = max(rss_peak[0], int(row.split()[1]))
+
+        watcher = threading.Thread(target=watch_rss, daemon=True)
+        watcher.start()
+        cpu_before = cpu_seconds(collector.pid)
+        influxd_cpu_before = cpu_seconds(influxd_pid(influxd))
+        start = time.perf_counter()
+        infos: list[mqtt.MQTTMessageInfo] = []
+        for (topic, payload), message in zip(payloads, batch, strict=True):
+            infos.append(clients[message.gateway].publish(topic, payload, qos=1))
+        for info in infos:
+            info.wait_for_publish(timeout=120)
+        deadline = time.monotonic() + 600
+        while metric(port, "dynamo_collector_points_written_total") < points:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - start
+        cpu_s = cpu_seconds(collector.pid) - cpu_before
+        influxd_cpu_s = cpu_seconds(influxd_pid(influxd)) - influxd_cpu_before
+        done.set()
+        for client in clients.values():
+            client.disconnect()
+            client.loop_stop()
+    finally:
+        collector.send_signal(signal.SIGTERM)
+        collector.wait(timeout=60)
+    stored = count_points(InfluxClient(url=influxd.url, database=database))
+    return points / elapsed, stored, rss_peak[0], cpu_s, influxd_cpu_s
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=400)
+    parser.add_argument("--readings", type=int, default=1000, help="readings per message")
+    parser.add_argument("--batch-points", type=int, default=10_000)
+    parser.add_argument("--writers", type=int, default=2)
+    parser.add_argument("--receive-maximum", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-gzip", action="store_true", help="uncompressed writes (both runs)")
+    args = parser.parse_args()
+    batch = messages(args.messages, args.readings)
+    points = args.messages * args.readings
+    with tempfile.TemporaryDirectory(prefix="bench-collector-") as tmp:
+        workdir = Path(tmp)
+        users = {user: secrets.token_urlsafe(12) for user in ("collector", *GATEWAYS)}
+        influxd = InfluxdProcess(workdir=workdir / "influxd")
+        mosquitto = MosquittoProcess(workdir=workdir / "mosquitto", users=users,
+                                     acl_file=REPO / "firmware-config" / "broker" / "acl")
+        influxd.start()
+        mosquitto.start()
+        rows = []
+        try:
+            # Alternate the two, round after round: a machine's load drifts, both see it alike.
+            for i in range(args.rounds):
+                raw, raw_stored, raw_cpu = raw_rate(influxd, batch, database=f"raw{i}",
+                                           batch_points=args.batch_points, writers=args.writers,
+                                           use_gzip=not args.no_gzip)
+                e2e, e2e_stored, rss_kib, cpu_s, e2e_influxd_cpu = end_to_end_rate(
+                    influxd, mosquitto, batch, workdir, database=f"e2e{i}",
+                    batch_points=args.batch_points, writers=args.writers,
+                    receive_maximum=args.receive_maximum, use_gzip=not args.no_gzip)
+                rows.append((raw, raw_stored, e2e, e2e_stored, rss_kib, cpu_s, raw_cpu,
+                             e2e_influxd_cpu))
+        finally:
+            mosquitto.stop()
+            influxd.stop()
+    print(f"points: {points} in {args.messages} messages of {args.readings} readings; "
+          f"batches of {args.batch_points}, {args.writers} writer(s), "
+          f"gzip {'off' if args.no_gzip else 'on'}, cpus: {os.cpu_count()}")
+    for i, (raw, raw_stored, e2e, e2e_stored, rss_kib, cpu_s, raw_cpu, e2e_influxd_cpu) \
+            in enumerate(rows):
+        print(f"round {i + 1}: raw influxd write {raw:>9,.0f} points/s (stored {raw_stored}, "
+              f"influxd CPU {raw_cpu * 1e6 / points:.2f} µs/point) | "
+              f"end to end {e2e:>9,.0f} points/s (stored {e2e_stored}, collector peak RSS "
+              f"{rss_kib / 1024:.0f} MiB, collector CPU {cpu_s * 1e6 / points:.2f} µs/point, "
+              f"influxd CPU {e2e_influxd_cpu * 1e6 / points:.2f} µs/point) | "
+              f"ratio {e2e / raw:.2f} | lost {points - e2e_stored}")
+    raws = [row[0] for row in rows]
+    e2es = [row[2] for row in rows]
+    print(f"raw influxd write:  {statistics.median(raws):>10,.0f} points/s (median)")
+    print(f"end to end:         {statistics.median(e2es):>10,.0f} points/s (median)")
+    ratio = statistics.median(e / r for e, r in zip(e2es, raws, strict=True))
+    print(f"ratio end-to-end / raw: {ratio:.2f} (median of the rounds' ratios)")
+    print(f"lost: {sum(points - row[3] for row in rows)}")
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""The fast path against the pydantic model it stands in for (property-based, differential).
+
+Whatever the fast path accepts, the model must accept too, with the same lines; whatever our own
+encoder produces from a valid model, the fast path must accept (else it would be no faster).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from collector.fastpath import FastPath
+from collector.points import telemetry_lines
+from telemetry.errors import PayloadError
+from telemetry.payload import Quality, Reading, Telemetry, decode_telemetry, encode
+
+TOPIC = {"site": "ariege", "gateway": "dryer-gw", "equipment": "dryer"}
+
+
+def _pick(valid: list[Any], invalid: list[Any]) -> st.SearchStrategy[Any]:
+    """Mostly valid values, one time in eight an invalid one: most messages then break one
+    rule at a time, the border where a hand-written validator goes wrong."""
+    return st.integers(0, 7).flatmap(lambda n: st.sampled_from(invalid if n == 0 else valid))
+
+
+values = _pick([0, 1, -3, 2.5, -0.0, 1e-9, 123456.789, 2**53, None],
+               [float("nan"), float("inf"), 2**60, "1.5", True, [], {}, "x"])
+sensors = _pick(["dryer.p", "a", "x-1_y.z", "s" * 64], ["", "Dryer", "a b", "s" * 65, 1, None,
+                                                         ["a"], "-a", "a\n"])
+units = _pick(["W", "kWh", "degC", "", "m3/h", "a,b c=d"], ["u" * 33, 5, None, ["W"]])
+qualities = _pick(["good", "uncertain", "bad"], ["GOOD", "", 1, None, ["bad"]])
+reasons = _pick(["timeout", "", 'say "hi"\\', "r" * 200], ["r" * 201, 3, ["x"]])
+
+
+@st.composite
+def readings(draw: st.DrawFn) -> dict[str, Any]:
+    reading: dict[str, Any] = {}
+    for key, strategy in (("sensor", sensors), ("value", values), ("unit", units),
+                          ("quality", qualities), ("reason", reasons)):
+        if draw(st.booleans()) or key in ("sensor", "value"):
+            reading[key] = draw(strategy)
+    if draw(st.integers(0, 30)) == 0:
+        reading["extra"] = 1
+    return reading
+
+
+@st.composite
+def messages(draw: st.DrawFn) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "v": draw(_pick([1], [2, "1", 1.0, True])),
+        **TOPIC,
+        "device": draw(_pick(["meter", "m-1"], ["Meter", "", 3, "a" * 64])),
+        "seq": draw(_pick([0, 7, 10**12], [-1, "3", 1.5, None, True])),
+        "ts": draw(_pick([946_684_800_000, 1_763_700_000_123, 4_102_444_799_999],
+                         [946_684_799_999, 4_102_444_800_000, 1.7637e12, "x", True])),
+        "readings": draw(st.lists(readings(), min_size=0, max_size=4).filter(bool)
+                         if draw(st.integers(0, 15)) else st.just([])),
+    }
+    if draw(st.booleans()):
+        message["clock_synced"] = draw(_pick([True, False], [None, 2, "maybe"]))
+    for key in ("v", "device", "seq", "ts", "readings"):
+        if draw(st.integers(0, 40)) == 0:
+            message.pop(key)
+    if draw(st.integers(0, 40)) == 0:
+        message["site"] = "elsewhere"
+    return message
+
+
+@settings(max_examples=1500, deadline=None)
+@given(message=messages())
+def test_what_the_fast_path_accepts_the_model_accepts_alike(message: dict[str, Any]) -> None:
+    payload = json.dumps(message).encode()  # NaN and Infinity become JSON's non-standard words
+    fast = FastPath().lines(payload, **TOPIC)
+    if fast is None:
+        return
+    lines, seq, ts = fast
+    try:
+        model = decode_telemetry(payload)
+    except PayloadError as exc:
+        raise AssertionError(f"fast path accepted what the model refuses: {exc}") from exc
+    assert (model.site, model.gateway, model.equipment) == tuple(TOPIC.values())
+    assert (lines, seq, ts) == (telemetry_lines(model), model.seq, model.ts)
+
+
+@st.composite
+def valid_messages(draw: st.DrawFn) -> Telemetry:
+    found = []
+    for _ in range(draw(st.integers(1, 5))):
+        quality = draw(st.sampled_from(Quality))
+        value = draw(st.floats(allow_nan=False, allow_infinity=False))
+        reason = draw(st.text(max_size=200))
+        found.append(Reading(
+            sensor=draw(st.from_regex(r"[a-z0-9][a-z0-9_.-]{0,20}", fullmatch=True)),
+            value=None if quality is Quality.BAD and draw(st.booleans()) else value,
+            unit=draw(st.text(max_size=32)), quality=quality,
+            reason=(reason or "timeout") if quality is Quality.BAD else (reason or None)))
+    return Telemetry(**TOPIC, device="meter", seq=draw(st.integers(0, 10**9)),
+                     ts=draw(st.integers(946_684_800_000, 4_102_444_799_999)),
+                     readings=tuple(found))
+
+
+@settings(max_examples=500, deadline=None)
+@given(message=valid_messages())
+def test_the_fast_path_accepts_every_valid_message_we_encode(message: Telemetry) -> None:
+    fast = FastPath().lines(encode(message), **TOPIC)
+    assert fast is not None
+    assert fast == (telemetry_lines(message), message.seq, message.ts)
