@@ -1,6 +1,31 @@
-"""Api: FastAPI service for energy and GHG indicators, exports and reports."""
+"""Api: FastAPI service for energy and GHG indicators, production records, exports."""
 
 from api.app import create_app
+from api.energy import CounterDelta, PowerIntegral, counter_delta, power_integral
+from api.factors import EmissionFactor, FactorTable, GwpTable, UnknownFactor
+from api.periods import Calendar, Period, PeriodError, calendar_period, explicit_period
+from api.rollups import RollupReport, run_rollups
 from api.settings import ApiSettings
+from api.tokens import TokenRole, create_token
 
-__all__ = ["ApiSettings", "create_app"]
+__all__ = [
+    "ApiSettings",
+    "Calendar",
+    "CounterDelta",
+    "EmissionFactor",
+    "FactorTable",
+    "GwpTable",
+    "Period",
+    "PeriodError",
+    "PowerIntegral",
+    "RollupReport",
+    "TokenRole",
+    "UnknownFactor",
+    "calendar_period",
+    "counter_delta",
+    "create_app",
+    "create_token",
+    "explicit_period",
+    "power_integral",
+    "run_rollups",
+]

@@ -4,11 +4,26 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
 from api.broker import BrokerMonitor
-from api.routes import energy, equipment, health
+from api.database import make_engine, migrate, sessions
+from api.deps import AUTHENTICATED
+from api.factors import FactorTable, GwpTable
+from api.references import References
+from api.rollups import RollupScheduler
+from api.routes import (
+    energy,
+    equipment,
+    exports,
+    factors,
+    grid_intensity,
+    health,
+    indicators,
+    records,
+)
 from api.settings import ApiSettings
 from api.sites import SiteRegistry
 from api.store import ReadingsStore
@@ -22,18 +37,39 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.registry = SiteRegistry.load(settings.site_configs)
+        # Refuse to start on a wrong factor file: figures must never rest on a half-read table.
+        app.state.factors = FactorTable.load(user_files=settings.api_factor_files)
+        app.state.gwp = GwpTable.load(user_files=settings.api_refrigerant_files)
+        app.state.references = References.load()
+        engine = make_engine(settings.api_database_url)
+        migrate(engine)
+        app.state.sessions = sessions(engine)
         app.state.store = ReadingsStore(settings.influx())
         app.state.broker = BrokerMonitor(broker=settings.broker())
         app.state.broker.start()
+        rollups = None
+        if settings.api_rollup_interval_s > 0:
+            rollups = RollupScheduler(
+                registry=app.state.registry, store=app.state.store,
+                interval=timedelta(seconds=settings.api_rollup_interval_s),
+                lookback=timedelta(hours=settings.api_rollup_lookback_h),
+                around=timedelta(seconds=settings.boundary_lookaround_s),
+                max_gap=timedelta(seconds=settings.integral_max_gap_s))
+            rollups.start()
+        app.state.rollups = rollups
         try:
             yield
         finally:
+            if rollups is not None:
+                rollups.stop()
             app.state.broker.stop()
             app.state.store.client.close()
+            engine.dispose()
 
     app = FastAPI(title="DYNAMO equipment monitoring", version="0.1.0", lifespan=lifespan,
                   description="Energy and greenhouse-gas indicators of the DYNAMO demonstrator's "
                               "pilot equipment.")
-    for module in (health, equipment, energy):
-        app.include_router(module.router, prefix="/api/v1")
+    app.include_router(health.router, prefix="/api/v1")
+    for module in (equipment, energy, indicators, records, factors, exports, grid_intensity):
+        app.include_router(module.router, prefix="/api/v1", dependencies=[AUTHENTICATED])
     return app

@@ -74,3 +74,77 @@ def counter_delta(
     return CounterDelta(delta=delta, readings=len(inside), resets=resets,
                         start_exact=start_exact, end_exact=end_exact,
                         largest_gap_ms=max(gaps) if gaps else 0)
+
+
+@dataclass(frozen=True, slots=True)
+class PowerIntegral:
+    energy: float  # in the samples' unit × hours (W·h for W)
+    readings: int
+    covered_ms: int  # time between readings no further apart than the allowed gap
+    largest_gap_ms: int
+
+
+def _clip_segment(t0: int, v0: float, t1: int, v1: float, sign: int) -> float:
+    """∫ max(sign·v, 0) dt over a linear segment, in value·ms, splitting at a zero crossing."""
+    a, b = sign * v0, sign * v1
+    if a >= 0 and b >= 0:
+        return (a + b) / 2 * (t1 - t0)
+    if a <= 0 and b <= 0:
+        return 0.0
+    crossing = t0 + (t1 - t0) * a / (a - b)
+    return (a / 2 * (crossing - t0)) if a > 0 else (b / 2 * (t1 - crossing))
+
+
+def power_integral(
+    samples: Sequence[tuple[int, float]], *, start_ms: int, end_ms: int, max_gap_ms: int,
+    sign: int = 0,
+) -> PowerIntegral | None:
+    """Trapezoidal ∫ power dt over `[start_ms, end_ms)` from time-sorted (ms, value) samples.
+
+    Segments longer than `max_gap_ms` are not integrated (the power during a hole is unknown)
+    and count as uncovered. `sign` +1 keeps the positive part only (import of a net grid
+    power), -1 the negative part as a positive figure (export), 0 the signed value. Done in
+    Python over raw points because InfluxQL's INTEGRAL is not served by every InfluxDB.
+    """
+    inside = [s for s in samples if start_ms < s[0] < end_ms]
+    before = [s for s in samples if s[0] <= start_ms]
+    after = [s for s in samples if s[0] >= end_ms]
+    chain: list[tuple[int, float]] = []
+
+    def interpolated(moment: int, a: tuple[int, float], b: tuple[int, float]) -> float:
+        if b[0] == a[0]:
+            return a[1]
+        return a[1] + (moment - a[0]) / (b[0] - a[0]) * (b[1] - a[1])
+
+    first = inside[0] if inside else (after[0] if after else None)
+    if before and first and first[0] - before[-1][0] <= max_gap_ms:
+        chain.append((start_ms, interpolated(start_ms, before[-1], first)))
+    chain.extend(inside)
+    last = inside[-1] if inside else (before[-1] if before else None)
+    if after and last and after[0][0] - last[0] <= max_gap_ms:
+        chain.append((end_ms, interpolated(end_ms, last, after[0])))
+    if not chain:
+        return None
+    total = 0.0
+    covered = 0
+    for (t0, v0), (t1, v1) in itertools.pairwise(chain):
+        if t1 - t0 > max_gap_ms:
+            continue
+        covered += t1 - t0
+        total += (v0 + v1) / 2 * (t1 - t0) if sign == 0 else _clip_segment(t0, v0, t1, v1, sign)
+    times = [start_ms, *(t for t, _ in chain if start_ms < t < end_ms), end_ms]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    return PowerIntegral(energy=total / 3_600_000, readings=len(inside), covered_ms=covered,
+                         largest_gap_ms=max(gaps) if gaps else 0)
+
+
+def coverage_ms(times: Sequence[int], *, start_ms: int, end_ms: int, max_gap_ms: int) -> int:
+    """Time of `[start_ms, end_ms)` between readings no further apart than `max_gap_ms`.
+
+    The ends count as covered up to the first/last reading when it is within the gap.
+    """
+    points = sorted(t for t in times if start_ms <= t <= end_ms)
+    if not points:
+        return 0
+    chain = [start_ms, *points, end_ms]
+    return sum(b - a for a, b in itertools.pairwise(chain) if b - a <= max_gap_ms)

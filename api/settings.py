@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from telemetry.settings import ServiceSettings
 
@@ -13,3 +14,19 @@ class ApiSettings(ServiceSettings):
     # the counter readings that bound it.
     latest_lookback_s: int = 86400
     boundary_lookaround_s: int = 6 * 3600
+    # A power series with no reading for longer than this is not integrated across the hole:
+    # the hole is reported as missing coverage instead of being guessed.
+    integral_max_gap_s: int = 300
+    # The evaluation team's own factor and GWP files (JSON list in the environment), loaded
+    # after the shipped ones: they add factors or supersede them.
+    api_factor_files: tuple[Path, ...] = ()
+    api_refrigerant_files: tuple[Path, ...] = ()
+    # One IPCC assessment report for every refrigerant figure of a deployment.
+    api_gwp_report: Literal["AR4", "AR6"] = "AR4"
+    # Production records: embedded SQLite by default, PostgreSQL by URL
+    # (postgresql+psycopg://user@host/db).
+    api_database_url: str = "sqlite:///.run/dynamo-api.sqlite3"
+    # Rollups inside the api process: every interval (0: never; `dynamo api rollup` then),
+    # recompute the last hours so that late data corrects them.
+    api_rollup_interval_s: int = 300
+    api_rollup_lookback_h: int = 48

@@ -28,6 +28,7 @@ class EquipmentInfo:
     site: str
     gateway: str
     sensors: tuple[SensorInfo, ...]
+    timezone: str = "Europe/Paris"  # the site's, for calendar periods
 
     def with_role(self, role: str) -> list[SensorInfo]:
         return [s for s in self.sensors if s.role.name == role]
@@ -61,7 +62,7 @@ class SiteRegistry:
                     for d in config.devices if d.equipment == eq.id for s in d.sensors)
                 found[(config.site, eq.id)] = EquipmentInfo(id=eq.id, kind=eq.kind, name=eq.name,
                                              site=config.site, gateway=config.gateway,
-                                             sensors=sensors)
+                                             sensors=sensors, timezone=config.timezone)
         if issues:
             raise ConfigError(issues)
         return cls(found)

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
-from telemetry.influx.client import InfluxClient
-from telemetry.influx.influxql import quote_ident, tag_equals, time_literal
-from telemetry.influx.schema import READINGS, REASON_FIELD, VALUE_FIELD
+from telemetry.influx.client import InfluxClient, first_value
+from telemetry.influx.influxql import quote_ident, quote_string, tag_equals, time_literal
+from telemetry.influx.schema import (
+    ENERGY_HOURLY,
+    GRID_INTENSITY,
+    READINGS,
+    REASON_FIELD,
+    SENSOR_HOURLY,
+    STATE_HOURLY,
+    VALUE_FIELD,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +27,16 @@ class LatestReading:
     unit: str
     quality: str
     reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyRollupRow:
+    energy_kwh: float
+    method: Literal["counter_difference", "power_integral", "mixed"]
+    readings: int
+    resets: int
+    covered_hours: float
+    hours: int
 
 
 class ReadingsStore:
@@ -57,7 +76,8 @@ class ReadingsStore:
     def counter_samples(
         self, *, site: str, sensor: str, start: datetime, end: datetime, around: timedelta
     ) -> tuple[list[tuple[int, float]], str]:
-        """Good readings of a counter in `[start, end)` plus the nearest one beyond each end.
+        """Good readings of a sensor in `[start, end)` plus the nearest one beyond each end
+        (within `around`): what a counter difference, an integral or a time-in-state needs.
 
         Returns the time-sorted samples and the unit they are in.
         """
@@ -86,3 +106,102 @@ class ReadingsStore:
             raise ValueError(f"sensor {sensor} changed unit ({', '.join(sorted(units))}) "
                              "within the period")
         return sorted(samples.items()), next(iter(units), "")
+
+    # --- rollups (docs/influxdb-schema.md) ------------------------------------------------
+
+    def write(self, lines: list[str]) -> None:
+        """Write rollup points (line protocol), in batches the server accepts."""
+        for i in range(0, len(lines), 5000):
+            self.client.write(lines[i:i + 5000])
+
+    @staticmethod
+    def _where(site: str, key: str, value: str, start: datetime, end: datetime) -> str:
+        return (f"{tag_equals('site', site)} AND {tag_equals(key, value)}"
+                f" AND time >= {time_literal(start)} AND time < {time_literal(end)}")
+
+    def energy_rollup(self, *, site: str, equipment: str, start: datetime,
+                      end: datetime) -> dict[str, EnergyRollupRow]:
+        """Sums of `energy_hourly` per source over `[start, end)` (hour-aligned)."""
+        where = self._where(site, "equipment", equipment, start, end)
+        m = quote_ident(ENERGY_HOURLY)
+        used: dict[str, set[str]] = {}
+        # One query per method: InfluxQL that every server version serves has no DISTINCT on
+        # a string field that 3 Core also accepts.
+        for method in ("counter_difference", "power_integral"):
+            statement = (f"SELECT count(energy_kwh) AS n FROM {m} WHERE {where}"
+                         f" AND method = {quote_string(method)} GROUP BY source")
+            for series in self.client.query(statement):
+                if any((row["n"] or 0) > 0 for row in series.rows()):
+                    used.setdefault(series.tags["source"], set()).add(method)
+        sums = (f"SELECT sum(energy_kwh) AS energy, sum(coverage) AS covered, sum(readings) AS"
+                f" readings, sum(resets) AS resets, count(energy_kwh) AS hours FROM {m}"
+                f" WHERE {where} GROUP BY source")
+        out: dict[str, EnergyRollupRow] = {}
+        for series in self.client.query(sums):
+            for row in series.rows():
+                source = series.tags["source"]
+                kinds = used.get(source, set())
+                label: Literal["counter_difference", "power_integral", "mixed"] = (
+                    "mixed" if len(kinds) != 1 else
+                    "counter_difference" if "counter_difference" in kinds else "power_integral")
+                out[source] = EnergyRollupRow(
+                    energy_kwh=float(row["energy"] or 0.0), method=label,
+                    readings=int(row["readings"] or 0), resets=int(row["resets"] or 0),
+                    covered_hours=float(row["covered"] or 0.0), hours=int(row["hours"] or 0))
+        return out
+
+    def increase_rollup(self, *, site: str, sensor: str, start: datetime,
+                        end: datetime) -> float | None:
+        """Sum of a counter's hourly `increase` over `[start, end)`; None without rollups."""
+        statement = (f"SELECT sum(increase) AS total FROM {quote_ident(SENSOR_HOURLY)}"
+                     f" WHERE {self._where(site, 'sensor', sensor, start, end)}")
+        value = first_value(self.client.query(statement), "total")
+        return None if value is None else float(value)
+
+    def state_rollup(self, *, site: str, sensor: str, start: datetime,
+                     end: datetime) -> dict[float, float]:
+        """Seconds spent in each state of a state sensor over `[start, end)`."""
+        statement = (f"SELECT sum(seconds) AS seconds FROM {quote_ident(STATE_HOURLY)}"
+                     f" WHERE {self._where(site, 'sensor', sensor, start, end)} GROUP BY state")
+        out: dict[float, float] = {}
+        for series in self.client.query(statement):
+            for row in series.rows():
+                out[float(series.tags["state"])] = float(row["seconds"] or 0.0)
+        return out
+
+    def hourly_stats(self, *, site: str, equipment: str, start: datetime,
+                     end: datetime) -> list[tuple[str, int, dict[str, float]]]:
+        """(sensor, hour start ms, {mean, min, max, count}) of good readings, hour by hour."""
+        where = (f"{tag_equals('site', site)} AND {tag_equals('equipment', equipment)}"
+                 f" AND {tag_equals('quality', 'good')} AND time >= {time_literal(start)}"
+                 f" AND time < {time_literal(end)}")
+        v = quote_ident(VALUE_FIELD)
+        statement = (f"SELECT mean({v}) AS mean, min({v}) AS min, max({v}) AS max,"
+                     f" count({v}) AS count FROM {quote_ident(READINGS)} WHERE {where}"
+                     " GROUP BY time(1h), sensor fill(none)")
+        out: list[tuple[str, int, dict[str, float]]] = []
+        for series in self.client.query(statement):
+            for row in series.rows():
+                if row["count"]:
+                    out.append((series.tags["sensor"], int(row["time"]),
+                                {k: float(row[k]) for k in ("mean", "min", "max", "count")}))
+        return out
+
+    def energy_hourly(self, *, site: str, equipment: str, source: str, start: datetime,
+                      end: datetime) -> dict[int, float]:
+        """The hourly rollup energy of one source, by hour start (ms)."""
+        statement = (f"SELECT energy_kwh FROM {quote_ident(ENERGY_HOURLY)}"
+                     f" WHERE {self._where(site, 'equipment', equipment, start, end)}"
+                     f" AND {tag_equals('source', source)}")
+        return {int(row["time"]): float(row["energy_kwh"])
+                for series in self.client.query(statement) for row in series.rows()
+                if row["energy_kwh"] is not None}
+
+    def hourly_intensity(self, *, start: datetime, end: datetime) -> dict[int, float]:
+        """Mean grid intensity (g/kWh) of each hour with imported data."""
+        statement = (f"SELECT mean(co2_g_per_kwh) AS g FROM {quote_ident(GRID_INTENSITY)}"
+                     f" WHERE time >= {time_literal(start)} AND time < {time_literal(end)}"
+                     " GROUP BY time(1h) fill(none)")
+        return {int(row["time"]): float(row["g"])
+                for series in self.client.query(statement) for row in series.rows()
+                if row["g"] is not None}

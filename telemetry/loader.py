@@ -91,6 +91,16 @@ class _Document:
             ]) from None
 
 
+def load_yaml_model(file: str | Path, model: type[M]) -> M:
+    """Load any YAML data file into a pydantic model; errors carry file, line and path."""
+    return _Document(Path(file)).validate(model)
+
+
+# Public name of the YAML document with line numbers, for other components' configuration
+# loaders (e.g. alerting rules), so every configuration reports errors the same way.
+YamlDocument = _Document
+
+
 def load_template(file: str | Path) -> DeviceTemplate:
     """Load one device template file."""
     return _Document(Path(file)).validate(DeviceTemplate)
@@ -158,6 +168,11 @@ def _cross_check(
             continue
         if template.protocol == "modbus" and device.connection is None:
             issues.append(doc.issue(here, "a Modbus device needs a `connection`"))
+        if template.protocol == "mqtt" and config.local_broker is None:
+            issues.append(doc.issue(here, "an MQTT device needs the top-level `local_broker`"))
+        if template.protocol == "mqtt" and "{name}" in template.topic and not device.name:
+            issues.append(doc.issue(here, f"template {template.model}'s topic "
+                                          f"{template.topic!r} needs the device's `name`"))
         for s, sensor in enumerate(device.sensors):
             where = (*here, "sensors", s)
             point = template.point(sensor.point)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from api.deps import Equipment, Settings, Store
 from api.energy import counter_delta
+from api.periods import PeriodError, explicit_period
 from api.schemas import EnergyOut, SensorEnergy
 from telemetry.roles import ENERGY_ROLES
 from telemetry.units import convert
@@ -28,12 +29,13 @@ def energy(
     end: Annotated[datetime, Query(description="period end, exclusive, with a time zone")],
 ) -> EnergyOut:
     """Energy per counter role over `[start, end)`: counter difference, resets handled."""
-    if start.tzinfo is None or end.tzinfo is None:
-        raise HTTPException(422, "start and end need a time zone, e.g. 2026-11-21T10:00:00Z")
-    if end <= start:
-        raise HTTPException(422, "end must be after start")
+    try:
+        explicit_period(start=start, end=end)
+    except PeriodError as exc:
+        raise HTTPException(422, str(exc)) from None
     if end - start > timedelta(days=31):
-        raise HTTPException(422, "periods over 31 days need the rollups (not available yet)")
+        raise HTTPException(422, "this route reads raw counters (31 days at most); use "
+                                 "energy-by-source, which sums the hourly rollups")
     around = timedelta(seconds=settings.boundary_lookaround_s)
     sensors: list[SensorEnergy] = []
     missing: list[str] = []

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter
 
-from api.deps import Equipment, Registry, Settings, Store
+from api.deps import Caller, Equipment, Registry, Settings, Store
 from api.schemas import EquipmentOut, LatestOut, ReadingOut, SensorOut
 from api.sites import EquipmentInfo
 
@@ -21,9 +21,10 @@ def _out(eq: EquipmentInfo) -> EquipmentOut:
 
 
 @router.get("/equipment", response_model=list[EquipmentOut])
-def list_equipment(registry: Registry) -> list[EquipmentOut]:
-    """Every equipment of every site, with its sensors and their roles."""
-    return [_out(eq) for _, eq in sorted(registry.equipment.items())]
+def list_equipment(registry: Registry, caller: Caller) -> list[EquipmentOut]:
+    """Every equipment of the sites the token may see, with its sensors and their roles."""
+    return [_out(eq) for (site, _), eq in sorted(registry.equipment.items())
+            if caller.may_see(site)]
 
 
 @router.get("/sites/{site}/equipment/{equipment}", response_model=EquipmentOut)

@@ -21,4 +21,12 @@ def health(store: Store, broker: Broker, request: Request, response: Response) -
     ok = influx.ok and mqtt.ok
     if not ok:
         response.status_code = 503
-    return Health(status="ok" if ok else "degraded", influxdb=influx, broker=mqtt)
+    rollups = None
+    job = getattr(request.app.state, "rollups", None)
+    if job is not None:
+        report = job.last_report
+        rollups = Check(ok=job.last_error is None, detail=job.last_error or (
+            f"last run {report.start.isoformat()} → {report.end.isoformat()}" if report
+            else "first run pending"))
+    return Health(status="ok" if ok else "degraded", influxdb=influx, broker=mqtt,
+                  rollups=rollups)

@@ -2,8 +2,11 @@
 
 readings          tags: site, gateway, equipment, device, sensor, unit, quality
                   fields: value (float), reason (string, only for bad readings)
-gateway_status    tags: site, gateway       fields: online (0/1), buffer_depth, version, config_hash
-sequence_events   tags: site, gateway       fields: gaps (int), repeats (int)
+gateway_status    tags: site, gateway
+                  fields: online (0/1), buffer_depth, version, config_hash, clock_synced (0/1),
+                          devices, devices_ok
+sequence_events   tags: site, gateway, kind (gap, repeat, late, reset)
+                  fields: seq (int), count (int: messages skipped by a gap, else 1)
 
 Timestamps are the gateway's, in ms. Points are keyed by (measurement, tags, time), so a batch
 written twice overwrites itself: writes are idempotent.
@@ -17,3 +20,10 @@ SEQUENCE_EVENTS = "sequence_events"
 
 VALUE_FIELD = "value"
 REASON_FIELD = "reason"
+
+# Hourly rollups written by the api (docs/influxdb-schema.md, "Retention and rollups").
+ENERGY_HOURLY = "energy_hourly"  # tags: site, equipment, source
+SENSOR_HOURLY = "sensor_hourly"  # tags: site, equipment, sensor, role
+STATE_HOURLY = "state_hourly"  # tags: site, equipment, sensor, state
+# RTE éCO2mix grid intensity imported by the api: tags source; field co2_g_per_kwh.
+GRID_INTENSITY = "grid_intensity"

@@ -1,0 +1,115 @@
+"""Where the indicators' measurements come from: raw readings (periods up to 31 days) or the
+hourly rollups (longer periods, DESIGN §3.3: long horizons never scan raw data).
+
+Both answer the same three questions, so the indicators do not care which one they ask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from api.energy import counter_delta
+from api.periods import Period
+from api.schemas import EnergyBySourceOut, SourceEnergy
+from api.sites import EquipmentInfo, SensorInfo
+from api.sources import SOURCES, energy_by_source
+from api.states import TimeShare, time_where
+from api.store import ReadingsStore
+from telemetry.roles import Kind
+
+# Periods longer than this are computed from rollups only.
+RAW_LIMIT = timedelta(days=31, hours=1)
+
+
+class Evidence(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def energy(self, equipment: EquipmentInfo, period: Period) -> EnergyBySourceOut: ...
+
+    def increase(self, equipment: EquipmentInfo, sensor: SensorInfo,
+                 period: Period) -> tuple[float, str] | None:
+        """A counter's increase over the period, in the returned unit."""
+
+    def time_where(self, equipment: EquipmentInfo, sensor: SensorInfo, period: Period,
+                   predicate: Callable[[float], bool]) -> TimeShare | None:
+        """How long the sensor's held value satisfied `predicate`; None when unknowable."""
+
+
+@dataclass(frozen=True, slots=True)
+class RawEvidence:
+    store: ReadingsStore
+    around: timedelta
+    max_gap: timedelta
+    name: str = "raw readings"
+
+    def energy(self, equipment: EquipmentInfo, period: Period) -> EnergyBySourceOut:
+        return energy_by_source(equipment=equipment, store=self.store, period=period,
+                                around=self.around, max_gap=self.max_gap)
+
+    def increase(self, equipment: EquipmentInfo, sensor: SensorInfo,
+                 period: Period) -> tuple[float, str] | None:
+        samples, unit = self.store.counter_samples(site=equipment.site, sensor=sensor.id,
+                                                   start=period.start, end=period.end,
+                                                   around=self.around)
+        delta = counter_delta(samples, start_ms=period.start_ms, end_ms=period.end_ms)
+        return None if delta is None else (delta.delta, unit or sensor.unit)
+
+    def time_where(self, equipment: EquipmentInfo, sensor: SensorInfo, period: Period,
+                   predicate: Callable[[float], bool]) -> TimeShare | None:
+        samples, _ = self.store.counter_samples(site=equipment.site, sensor=sensor.id,
+                                                start=period.start, end=period.end,
+                                                around=self.around)
+        return time_where(samples, start_ms=period.start_ms, end_ms=period.end_ms,
+                          max_gap_ms=int(self.max_gap.total_seconds() * 1000),
+                          predicate=predicate)
+
+
+@dataclass(frozen=True, slots=True)
+class RollupEvidence:
+    store: ReadingsStore
+    name: str = "hourly rollups"
+
+    def energy(self, equipment: EquipmentInfo, period: Period) -> EnergyBySourceOut:
+        rows = self.store.energy_rollup(site=equipment.site, equipment=equipment.id,
+                                        start=period.start, end=period.end)
+        hours = (period.end_ms - period.start_ms) / 3_600_000
+        found: list[SourceEnergy] = []
+        missing: list[str] = []
+        for source in SOURCES:
+            sensors = equipment.with_role(source.counter_role) + (
+                equipment.with_role(source.power_role) if source.power_role else [])
+            if not sensors:
+                continue
+            row = rows.get(source.name)
+            if row is None:
+                missing.append(source.name)
+                continue
+            found.append(SourceEnergy(
+                source=source.name, energy_kwh=row.energy_kwh, method=row.method,
+                sensors=[s.id for s in sensors], readings=row.readings, resets=row.resets,
+                coverage=row.covered_hours / hours, largest_gap_s=None))
+        return EnergyBySourceOut(site=equipment.site, equipment=equipment.id,
+                                 period=period.label, start=period.start, end=period.end,
+                                 sources=found, missing=missing, evidence="hourly rollups")
+
+    def increase(self, equipment: EquipmentInfo, sensor: SensorInfo,
+                 period: Period) -> tuple[float, str] | None:
+        value = self.store.increase_rollup(site=equipment.site, sensor=sensor.id,
+                                           start=period.start, end=period.end)
+        return None if value is None else (value, sensor.unit)
+
+    def time_where(self, equipment: EquipmentInfo, sensor: SensorInfo, period: Period,
+                   predicate: Callable[[float], bool]) -> TimeShare | None:
+        if sensor.role.kind is not Kind.STATE:
+            return None  # gauges' time in a band needs raw readings
+        seconds = self.store.state_rollup(site=equipment.site, sensor=sensor.id,
+                                          start=period.start, end=period.end)
+        if not seconds:
+            return None
+        matching = sum(s for state, s in seconds.items() if predicate(state))
+        return TimeShare(matching_ms=round(matching * 1000),
+                         known_ms=round(sum(seconds.values()) * 1000))

@@ -1,0 +1,146 @@
+"""Indicators as files for the evaluation team: CSV, XLSX and Parquet, one row per figure.
+
+Every row carries its own provenance (period, method, sensors, coverage, evidence, factor id,
+version and source), so a row copied out of the file still says where it comes from. XLSX adds
+a `provenance` sheet; Parquet keeps the same in the file's key-value metadata.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from api.schemas import IndicatorsOut
+
+COLUMNS = ("site", "equipment", "period_start", "period_end", "indicator", "value", "unit",
+           "method", "sensors", "coverage", "evidence", "factor_id", "factor_version",
+           "factor_value", "factor_unit", "factor_source", "gwp_report")
+
+# Units of equipment figures, from their field names' suffixes (names carry their unit).
+_SUFFIX_UNITS = (("_kwh_per_t_water", "kWh/t"), ("_kwh_per_t_dry_matter", "kWh/t"),
+                 ("kwh_per_t_water", "kWh/t"), ("kwh_per_t_dry_matter", "kWh/t"),
+                 ("_co2e_kg_per_t_water", "kgCO2e/t"), ("co2e_kg_per_t_water", "kgCO2e/t"),
+                 ("co2e_kg_per_t_dry_matter", "kgCO2e/t"), ("kwh_per_kg_frozen", "kWh/kg"),
+                 ("kwh_per_1000_units", "kWh/1000 units"), ("co2e_kg_per_unit", "kgCO2e/unit"),
+                 ("_kwh_per_kg", "kWh/kg"), ("_co2e_kg", "kgCO2e"), ("_kwh", "kWh"),
+                 ("_kg", "kg"), ("_s", "s"), ("_c", "degC"), ("_upm", "units/min"),
+                 ("units_packed", "units"), ("units_rejected", "units"))
+
+
+class ExportFormat(StrEnum):
+    CSV = "csv"
+    XLSX = "xlsx"
+    PARQUET = "parquet"
+
+
+MEDIA_TYPES = {
+    ExportFormat.CSV: "text/csv; charset=utf-8",
+    ExportFormat.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ExportFormat.PARQUET: "application/vnd.apache.parquet",
+}
+
+
+def _unit(field: str) -> str:
+    return next((unit for suffix, unit in _SUFFIX_UNITS if field.endswith(suffix)), "")
+
+
+def rows_of(out: IndicatorsOut) -> list[dict[str, Any]]:
+    """The figures of one equipment's indicators, flattened."""
+    base = {"site": out.site, "equipment": out.equipment,
+            "period_start": out.start.isoformat(), "period_end": out.end.isoformat(),
+            "evidence": out.energy.evidence, "gwp_report": out.ghg.gwp_report}
+    rows: list[dict[str, Any]] = []
+    for source in out.energy.sources:
+        rows.append({**base, "indicator": f"energy.{source.source}", "value": source.energy_kwh,
+                     "unit": "kWh", "method": source.method,
+                     "sensors": " ".join(source.sensors), "coverage": source.coverage})
+    for line in out.ghg.lines:
+        rows.append({**base, "indicator": f"ghg.scope{line.scope}.{line.activity}",
+                     "value": line.co2e_kg, "unit": "kgCO2e",
+                     "method": f"{line.quantity:g} {line.quantity_unit} × factor",
+                     "factor_id": line.factor_id, "factor_version": line.factor_version,
+                     "factor_value": line.factor_value, "factor_unit": line.factor_unit,
+                     "factor_source": line.factor_source})
+    rows.append({**base, "indicator": "ghg.scope1", "value": out.ghg.scope1_co2e_kg,
+                 "unit": "kgCO2e", "method": "sum of scope 1 lines"})
+    rows.append({**base, "indicator": "ghg.scope2", "value": out.ghg.scope2_co2e_kg,
+                 "unit": "kgCO2e", "method": "sum of scope 2 lines, location-based"})
+    for avoided in out.ghg.avoided:
+        rows.append({**base, "indicator": f"avoided.{avoided.baseline}",
+                     "value": avoided.avoided_co2e_kg, "unit": "kgCO2e",
+                     "method": f"baseline {avoided.baseline_co2e_kg:g} − actual "
+                               f"{avoided.actual_co2e_kg:g} (not netted)",
+                     "factor_id": avoided.factor_id, "factor_version": avoided.factor_version})
+    for kind in ("dryer", "freezer", "packaging"):
+        figures = getattr(out, kind)
+        if figures is None:
+            continue
+        for field, value in figures.model_dump().items():
+            if isinstance(value, bool) or not isinstance(value, int | float | None):
+                continue
+            rows.append({**base, "indicator": f"{kind}.{field}", "value": value,
+                         "unit": _unit(field)})
+    return [{column: row.get(column) for column in COLUMNS} for row in rows]
+
+
+def provenance(outs: Sequence[IndicatorsOut], *, generated_at: datetime,
+               version: str) -> dict[str, str]:
+    """File-level provenance: what produced the file, when, from what."""
+    factors = sorted({(line.factor_id, line.factor_version, line.factor_source)
+                      for out in outs for line in out.ghg.lines})
+    return {
+        "generated_at": generated_at.isoformat(),
+        "software": f"dynamo-monitoring {version}",
+        "equipment": " ".join(f"{o.site}/{o.equipment}" for o in outs),
+        "period": outs[0].period if outs else "",
+        "gwp_report": outs[0].ghg.gwp_report if outs else "",
+        "factors": json.dumps([{"id": i, "version": v, "source": s} for i, v, s in factors],
+                              ensure_ascii=False),
+        "notes": json.dumps({f"{o.equipment}": o.notes for o in outs}, ensure_ascii=False),
+        "conventions": "Scope 1 (fuel, refrigerant) and scope 2 (electricity, location-based) "
+                       "apart; avoided emissions against a named baseline, never netted.",
+    }
+
+
+def to_csv(rows: Sequence[dict[str, Any]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue().encode()
+
+
+def to_xlsx(rows: Sequence[dict[str, Any]], meta: dict[str, str]) -> bytes:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "indicators"
+    sheet.append(list(COLUMNS))
+    for row in rows:
+        sheet.append([row[c] for c in COLUMNS])
+    about = book.create_sheet("provenance")
+    for key, value in meta.items():
+        about.append([key, value])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def to_parquet(rows: Sequence[dict[str, Any]], meta: dict[str, str]) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    numeric = {"value", "coverage", "factor_value"}
+    schema = pa.schema([(c, pa.float64() if c in numeric else pa.string()) for c in COLUMNS],
+                       metadata={f"dynamo.{k}": v for k, v in meta.items()})
+    table = pa.Table.from_pylist(list(rows), schema=schema)
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    return buffer.getvalue()

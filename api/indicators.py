@@ -1,0 +1,385 @@
+"""The indicators of one equipment over one period: energy by source, GHG by scope, avoided
+emissions against a baseline, and the equipment's own figures (dryer, freezer, packaging line).
+
+Every figure comes with what it rests on: sensors and method (energy), factor ids, versions and
+sources (GHG), batch ids (production). What cannot be computed is left empty and said in
+`notes`, never guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.eco2mix import SOURCE
+from api.evidence import RAW_LIMIT, Evidence
+from api.factors import FactorTable, GwpTable, UnknownFactor
+from api.ghg import activity_emission, refrigerant_emission, summarise
+from api.periods import Period
+from api.records import Baseline, Batch, MaterialLot, RefrigerantTopUp
+from api.references import References
+from api.schemas import (
+    AvoidedOut,
+    CoreFreezing,
+    DryerOut,
+    EmissionLine,
+    EnergyBySourceOut,
+    FreezerOut,
+    GhgOut,
+    GridIntensityOut,
+    IndicatorsOut,
+    MaterialOut,
+    PackagingOut,
+)
+from api.sites import EquipmentInfo
+from api.states import TimeShare, first_at_or_below
+from api.store import ReadingsStore
+from telemetry.site import EquipmentKind
+from telemetry.units import convert
+
+
+class IndicatorError(ValueError):
+    """A request the indicators cannot answer (unknown baseline, factor missing)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """Everything the indicators read, gathered by the route."""
+
+    equipment: EquipmentInfo
+    store: ReadingsStore
+    evidence: Evidence  # raw readings, or hourly rollups for long periods
+    db: Session
+    factors: FactorTable
+    gwp: GwpTable
+    gwp_report: str
+    references: References
+    timezone: str
+    around: timedelta
+    max_gap: timedelta
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _per(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def compute(
+    inputs: Inputs, *, period: Period, batch_id: int | None = None,
+    campaign_id: int | None = None, baseline: str | None = None,
+    nominal_rate_upm: float | None = None,
+) -> IndicatorsOut:
+    """All indicators of `inputs.equipment` over `period`; the production figures count the
+    batches ending in it, or one batch, or a campaign's batches."""
+    eq = inputs.equipment
+    notes: list[str] = []
+    energy = inputs.evidence.energy(eq, period)
+    for source in energy.missing:
+        notes.append(f"energy source {source}: sensors declared but no usable reading")
+    on = period.start.astimezone(ZoneInfo(inputs.timezone)).date()
+    batches = _batches(inputs, period=period, batch_id=batch_id, campaign_id=campaign_id)
+    lines = _emission_lines(inputs, energy=energy, period=period, on=on, notes=notes)
+    ghg = summarise(lines, gwp_report=inputs.gwp_report)
+    out = IndicatorsOut(site=eq.site, equipment=eq.id, kind=eq.kind.value, period=period.label,
+                        start=period.start, end=period.end, energy=energy, ghg=ghg, notes=notes)
+    kwh = {s.source: s.energy_kwh for s in energy.sources}
+    if eq.kind is EquipmentKind.DRYER:
+        out.dryer = _dryer(inputs, kwh=kwh, batches=batches, ghg=ghg, notes=notes)
+    elif eq.kind is EquipmentKind.FREEZER:
+        out.freezer = _freezer(inputs, kwh=kwh, batches=batches, ghg=ghg, period=period,
+                               notes=notes)
+    elif eq.kind is EquipmentKind.PACKAGING:
+        out.packaging = _packaging(inputs, kwh=kwh, period=period, on=on,
+                                   nominal_rate_upm=nominal_rate_upm, notes=notes)
+    if baseline is not None:
+        ghg.avoided.append(_avoided(inputs, name=baseline, out=out, on=on))
+    ghg.grid_intensity = _grid_intensity(inputs, period=period, kwh=kwh, notes=notes)
+    return out
+
+
+def _grid_intensity(inputs: Inputs, *, period: Period, kwh: dict[str, float],
+                    notes: list[str]) -> GridIntensityOut | None:
+    """Purchased electricity hour by hour (rollups) weighted by éCO2mix's hourly intensity."""
+    purchased = _purchased_electricity(kwh)
+    if purchased is None:
+        return None
+    source = "grid_import" if purchased[0] == "grid_import_energy" else "electricity"
+    intensity = inputs.store.hourly_intensity(start=period.start, end=period.end)
+    if not intensity:
+        return None  # nothing imported for the period: not an error, nothing to say
+    energy = inputs.store.energy_hourly(site=inputs.equipment.site, equipment=inputs.equipment.id,
+                                        source=source, start=period.start, end=period.end)
+    matched = [hour for hour in energy if hour in intensity]
+    total = sum(energy[hour] for hour in matched)
+    if total <= 0:
+        notes.append("grid intensity: no hourly electricity rollup matches the imported hours")
+        return None
+    weighted = sum(energy[hour] * intensity[hour] for hour in matched)
+    return GridIntensityOut(
+        label="RTE éCO2mix: direct emissions of French electricity production, weighted by "
+              "when the equipment drew its electricity; not life-cycle, not scope 2",
+        source=SOURCE, electricity_source=source, weighted_g_per_kwh=weighted / total,
+        energy_kwh_matched=total, hours_matched=len(matched),
+        direct_production_co2e_kg=weighted / 1000)
+
+
+def _batches(inputs: Inputs, *, period: Period, batch_id: int | None,
+             campaign_id: int | None) -> list[Batch]:
+    eq = inputs.equipment
+    query = select(Batch).filter_by(site=eq.site, equipment=eq.id).order_by(Batch.started_at)
+    if batch_id is not None:
+        query = query.where(Batch.id == batch_id)
+    elif campaign_id is not None:
+        query = query.where(Batch.campaign_id == campaign_id)
+    else:
+        # A batch belongs to the period it ends in, so that consecutive periods never count a
+        # batch twice.
+        query = query.where(Batch.ended_at > period.start, Batch.ended_at <= period.end)
+    return list(inputs.db.scalars(query))
+
+
+def _purchased_electricity(kwh: dict[str, float]) -> tuple[str, float] | None:
+    if "grid_import" in kwh:
+        return "grid_import_energy", kwh["grid_import"]
+    if "electricity" in kwh:
+        # No meter at the grid connection: everything the equipment used was bought.
+        return "electric_energy", kwh["electricity"]
+    return None
+
+
+def _emission_lines(inputs: Inputs, *, energy: EnergyBySourceOut, period: Period, on: date,
+                    notes: list[str]) -> list[EmissionLine]:
+    kwh = {s.source: s.energy_kwh for s in energy.sources}
+    lines: list[EmissionLine] = []
+    try:
+        purchased = _purchased_electricity(kwh)
+        if purchased is not None:
+            lines.append(activity_emission(inputs.factors, activity=purchased[0],
+                                           quantity=purchased[1], unit="kWh", on=on,
+                                           default_for="electricity", scope=2))
+        if "fuel" in kwh:
+            lines.append(activity_emission(inputs.factors, activity="fuel_energy",
+                                           quantity=kwh["fuel"], unit="kWh", on=on,
+                                           default_for="fuel_energy", scope=1))
+        for sensor in inputs.equipment.with_role("fuel_volume"):
+            increase = inputs.evidence.increase(inputs.equipment, sensor, period)
+            if increase is None:
+                notes.append(f"fuel volume {sensor.id}: no usable reading")
+                continue
+            lines.append(activity_emission(inputs.factors, activity="fuel_volume",
+                                           quantity=increase[0], unit=increase[1],
+                                           on=on, default_for="fuel_volume", scope=1))
+    except UnknownFactor as exc:
+        raise IndicatorError(str(exc)) from None
+    eq = inputs.equipment
+    top_ups = inputs.db.scalars(
+        select(RefrigerantTopUp).filter_by(site=eq.site, equipment=eq.id)
+        .where(RefrigerantTopUp.at >= period.start, RefrigerantTopUp.at < period.end)
+        .order_by(RefrigerantTopUp.at))
+    for top_up in top_ups:
+        try:
+            lines.append(refrigerant_emission(inputs.gwp, refrigerant=top_up.refrigerant,
+                                              leaked_kg=top_up.mass_kg,
+                                              report=inputs.gwp_report))
+        except UnknownFactor as exc:
+            raise IndicatorError(str(exc)) from None
+    return lines
+
+
+def water_evaporated_kg(*, mass_in_kg: float, moisture_in: float, moisture_out: float) -> float:
+    """Water removed from a wet mass, wet-basis moistures as fractions (FACTS.md, lucerne):
+    m_water = m_in × (1 − (1 − w_in) / (1 − w_out))."""
+    return mass_in_kg * (1 - (1 - moisture_in) / (1 - moisture_out))
+
+
+def _dryer(inputs: Inputs, *, kwh: dict[str, float], batches: list[Batch], ghg: GhgOut,
+           notes: list[str]) -> DryerOut:
+    water: float | None = None
+    dry: float | None = None
+    counted = [b for b in batches if b.mass_in_kg is not None and b.moisture_in_pct is not None
+               and b.moisture_out_pct is not None]
+    for b in batches:
+        if b not in counted:
+            notes.append(f"batch {b.id}: mass or moistures missing, not counted")
+    if counted:
+        water = sum(water_evaporated_kg(mass_in_kg=b.mass_in_kg or 0.0,
+                                        moisture_in=(b.moisture_in_pct or 0.0) / 100,
+                                        moisture_out=(b.moisture_out_pct or 0.0) / 100)
+                    for b in counted)
+        dry = sum((b.mass_in_kg or 0.0) * (1 - (b.moisture_in_pct or 0.0) / 100)
+                  for b in counted)
+    if "electricity" in kwh:
+        used = kwh["electricity"]
+    else:
+        used = kwh.get("grid_import", 0.0) + kwh.get("pv", 0.0) - kwh.get("grid_export", 0.0)
+    solar_heat = kwh.get("solar_heat", 0.0)
+    fuel = kwh.get("fuel", 0.0)
+    total = used + solar_heat + fuel
+    purchased = kwh.get("grid_import", used) + fuel
+    autonomy = min(1.0, max(0.0, 1 - purchased / total)) if total > 0 else None
+    floor = inputs.references.latent_heat_of_water.to("kWh/kg")
+    water_t = water / 1000 if water is not None else None
+    dry_t = dry / 1000 if dry is not None else None
+    co2e = ghg.scope1_co2e_kg + ghg.scope2_co2e_kg
+    return DryerOut(
+        batches=[b.id for b in counted], water_evaporated_kg=water, dry_matter_kg=dry,
+        total_energy_kwh=total, purchased_energy_kwh=purchased, electricity_used_kwh=used,
+        solar_heat_kwh=solar_heat, autonomy_rate=autonomy,
+        kwh_per_t_water=_per(total, water_t), purchased_kwh_per_t_water=_per(purchased, water_t),
+        kwh_per_t_dry_matter=_per(total, dry_t), latent_heat_floor_kwh_per_kg=floor,
+        ratio_to_latent_heat_floor=_per(total, water * floor if water is not None else None),
+        co2e_kg_per_t_water=_per(co2e, water_t), co2e_kg_per_t_dry_matter=_per(co2e, dry_t))
+
+
+def _samples(inputs: Inputs, role: str, start: datetime, end: datetime
+             ) -> tuple[str, list[tuple[int, float]]] | None:
+    """Raw readings of the first sensor of a role, for a batch's own (short) span."""
+    sensors = inputs.equipment.with_role(role)
+    if not sensors or end - start > RAW_LIMIT:
+        return None
+    samples, _ = inputs.store.counter_samples(site=inputs.equipment.site, sensor=sensors[0].id,
+                                              start=start, end=end, around=inputs.around)
+    return sensors[0].id, samples
+
+
+def _time_where(inputs: Inputs, role: str, period: Period,
+                predicate: Callable[[float], bool]) -> TimeShare | None:
+    sensors = inputs.equipment.with_role(role)
+    if not sensors:
+        return None
+    return inputs.evidence.time_where(inputs.equipment, sensors[0], period, predicate)
+
+
+def _freezer(inputs: Inputs, *, kwh: dict[str, float], batches: list[Batch], ghg: GhgOut,
+             period: Period, notes: list[str]) -> FreezerOut:
+    frozen = sum(b.mass_in_kg for b in batches if b.mass_in_kg is not None) if batches else None
+    electricity = kwh.get("electricity", kwh.get("grid_import"))
+    target = inputs.references.frozen_core_temperature.to("degC")
+    cores: list[CoreFreezing] = []
+    for b in batches:
+        found = _samples(inputs, "product_core_temp", b.started_at, b.ended_at)
+        reached = None if found is None else first_at_or_below(
+            found[1], start_ms=_ms(b.started_at), end_ms=_ms(b.ended_at), threshold=target)
+        cores.append(CoreFreezing(
+            batch=b.id, started_at=b.started_at, target_c=target,
+            reached_at=datetime.fromtimestamp(reached / 1000, UTC) if reached else None,
+            minutes_to_target=(reached - _ms(b.started_at)) / 60000 if reached else None))
+    band = inputs.references.frozen_store_band
+    low, high = (convert(v, from_unit=band.unit, to_unit="degC") for v in (band.min, band.max))
+    in_band = _time_where(inputs, "cabinet_air_temp", period, lambda v: low <= v <= high)
+    share = in_band.share if in_band else None
+    if in_band is None and inputs.equipment.with_role("cabinet_air_temp"):
+        notes.append(f"time in band: not available from {inputs.evidence.name}")
+    opened = _time_where(inputs, "door_open", period, lambda v: v >= 0.5)
+    door = opened.matching_ms / 1000 if opened else None
+    leak = sum(line.co2e_kg for line in ghg.lines if line.activity.startswith("refrigerant"))
+    return FreezerOut(batches=[b.id for b in batches], frozen_kg=frozen,
+                      kwh_per_kg_frozen=_per(electricity, frozen), core_freezing=cores,
+                      band_min_c=low, band_max_c=high, share_of_time_in_band=share,
+                      door_open_s=door, refrigerant_leak_co2e_kg=leak)
+
+
+def _counter(inputs: Inputs, role: str, period: Period) -> float | None:
+    total: float | None = None
+    for sensor in inputs.equipment.with_role(role):
+        increase = inputs.evidence.increase(inputs.equipment, sensor, period)
+        if increase is None:
+            return None
+        total = (total or 0.0) + increase[0]
+    return total
+
+
+def _packaging(inputs: Inputs, *, kwh: dict[str, float], period: Period, on: date,
+               nominal_rate_upm: float | None, notes: list[str]) -> PackagingOut:
+    eq = inputs.equipment
+    good = _counter(inputs, "units_packed", period)
+    rejected = _counter(inputs, "units_rejected", period)
+    electricity = kwh.get("electricity", kwh.get("grid_import"))
+    materials: list[MaterialOut] = []
+    for sensor in eq.with_role("material_consumed"):
+        material = sensor.attributes.get("material", sensor.id)
+        increase = inputs.evidence.increase(eq, sensor, period)
+        if increase is None:
+            notes.append(f"material {material}: no usable reading")
+            continue
+        kg = convert(increase[0], from_unit=increase[1], to_unit="kg")
+        lot = inputs.db.scalars(
+            select(MaterialLot).filter_by(site=eq.site, equipment=eq.id, material=material)
+            .where(MaterialLot.received_at < period.end)
+            .order_by(MaterialLot.received_at.desc())).first()
+        factor = None
+        if lot is None:
+            notes.append(f"material {material}: no material lot recorded, so no factor")
+        else:
+            try:
+                factor = inputs.factors.get(lot.factor_id, on=on)
+            except UnknownFactor as exc:
+                notes.append(f"material {material}: {exc}")
+        materials.append(MaterialOut(
+            material=material, consumed_kg=kg, factor_id=factor.id if factor else None,
+            factor_version=factor.version if factor else None,
+            co2e_kg=kg * factor.value if factor else None))
+    material_co2e = (sum(m.co2e_kg or 0.0 for m in materials)
+                     if materials and all(m.co2e_kg is not None for m in materials) else None)
+    availability = performance = None
+    running = _time_where(inputs, "line_state", period, lambda v: v == 1)
+    fault = _time_where(inputs, "line_state", period, lambda v: v == 2)
+    running_ms = running.matching_ms if running else 0
+    if running is not None and fault is not None:
+        availability = _per(running_ms, running_ms + fault.matching_ms)
+    made = None if good is None or rejected is None else good + rejected
+    if nominal_rate_upm is None:
+        notes.append("performance and OEE need nominal_rate_upm (the line's rated speed)")
+    elif made is not None and running_ms:
+        performance = made / (running_ms / 60000 * nominal_rate_upm)
+    quality = _per(good, made)
+    oee = (availability * performance * quality
+           if availability is not None and performance is not None and quality is not None
+           else None)
+    return PackagingOut(
+        units_packed=good, units_rejected=rejected,
+        kwh_per_1000_units=_per(electricity, good / 1000 if good else None),
+        materials=materials, material_co2e_kg_per_unit=_per(material_co2e, good),
+        availability=availability, performance=performance, quality=quality, oee=oee,
+        nominal_rate_upm=nominal_rate_upm)
+
+
+def _avoided(inputs: Inputs, *, name: str, out: IndicatorsOut, on: date) -> AvoidedOut:
+    row = inputs.db.scalars(select(Baseline).filter_by(name=name)).first()
+    if row is None:
+        raise IndicatorError(f"no baseline {name!r}")
+    if row.equipment_kind != out.kind:
+        raise IndicatorError(f"baseline {name!r} is for a {row.equipment_kind}, not a {out.kind}")
+    quantity: float | None = None
+    if out.dryer and row.output == "t_water_evaporated" and out.dryer.water_evaporated_kg:
+        quantity = out.dryer.water_evaporated_kg / 1000
+    elif out.dryer and row.output == "t_dry_matter" and out.dryer.dry_matter_kg:
+        quantity = out.dryer.dry_matter_kg / 1000
+    elif out.freezer and row.output == "kg_frozen":
+        quantity = out.freezer.frozen_kg
+    elif out.packaging and row.output == "units_packed":
+        quantity = out.packaging.units_packed
+    if quantity is None:
+        raise IndicatorError(f"baseline {name!r} needs {row.output}, which the period lacks")
+    try:
+        factor = inputs.factors.get(row.factor_id, on=on)
+    except UnknownFactor as exc:
+        raise IndicatorError(str(exc)) from None
+    activity = convert(quantity * row.activity_per_output, from_unit=row.activity_unit,
+                       to_unit=factor.activity_unit)
+    baseline_kg = activity * factor.value
+    actual = out.ghg.scope1_co2e_kg + out.ghg.scope2_co2e_kg
+    return AvoidedOut(baseline=row.name, baseline_description=row.description,
+                      output=row.output, output_quantity=quantity, baseline_co2e_kg=baseline_kg,
+                      actual_co2e_kg=actual, avoided_co2e_kg=baseline_kg - actual,
+                      factor_id=factor.id, factor_version=factor.version)

@@ -1,0 +1,71 @@
+"""Time-weighted facts about gauges and states: how long a series stayed in a range, when it
+first crossed a threshold. A reading holds until the next one, for no longer than a gap limit:
+beyond it, the time is unknown, not assumed.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class TimeShare:
+    matching_ms: int
+    known_ms: int  # time covered by readings no further apart than the gap limit
+
+    @property
+    def share(self) -> float | None:
+        return self.matching_ms / self.known_ms if self.known_ms else None
+
+
+def time_where(
+    samples: Sequence[tuple[int, float]], *, start_ms: int, end_ms: int, max_gap_ms: int,
+    predicate: Callable[[float], bool],
+) -> TimeShare:
+    """Time of `[start_ms, end_ms)` during which the held value satisfied `predicate`."""
+    matching = known = 0
+    ordered = sorted(samples)
+    for i, (t, value) in enumerate(ordered):
+        following = ordered[i + 1][0] if i + 1 < len(ordered) else None
+        if following is None or following - t > max_gap_ms:
+            continue  # the value's span is unknown past this reading
+        lo, hi = max(t, start_ms), min(following, end_ms)
+        if hi <= lo:
+            continue
+        known += hi - lo
+        if predicate(value):
+            matching += hi - lo
+    return TimeShare(matching_ms=matching, known_ms=known)
+
+
+def first_at_or_below(
+    samples: Sequence[tuple[int, float]], *, start_ms: int, end_ms: int, threshold: float
+) -> int | None:
+    """The first moment in `[start_ms, end_ms)` the series reaches `threshold` from above,
+    interpolated linearly between the two readings around the crossing."""
+    inside = sorted(s for s in samples if start_ms <= s[0] < end_ms)
+    for (t0, v0), (t1, v1) in itertools.pairwise(inside):
+        if v0 <= threshold:
+            return t0
+        if v1 <= threshold:
+            return round(t0 + (t1 - t0) * (v0 - threshold) / (v0 - v1))
+    if inside and inside[-1][1] <= threshold:
+        return inside[-1][0]
+    return None
+
+
+def time_per_value(
+    samples: Sequence[tuple[int, float]], *, start_ms: int, end_ms: int, max_gap_ms: int
+) -> dict[float, int]:
+    """Milliseconds of `[start_ms, end_ms)` spent at each held value (states: 0, 1, 2…)."""
+    spent: dict[float, int] = {}
+    ordered = sorted(samples)
+    for (t, value), (following, _) in itertools.pairwise(ordered):
+        if following - t > max_gap_ms:
+            continue
+        lo, hi = max(t, start_ms), min(following, end_ms)
+        if hi > lo:
+            spent[value] = spent.get(value, 0) + hi - lo
+    return spent
