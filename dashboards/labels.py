@@ -1,0 +1,199 @@
+"""Every operator-facing word of the dashboards, in French and in English.
+
+Operators read French; `--lang en` gives English. Titles and descriptions are a table of
+(French, English) pairs so that a translation is one line here, never a branch in the builders.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import NamedTuple
+
+
+class Lang(StrEnum):
+    FR = "fr"
+    EN = "en"
+
+
+class Label(NamedTuple):
+    fr: str
+    en: str
+
+    def __call__(self, lang: Lang) -> str:
+        return self.fr if lang is Lang.FR else self.en
+
+
+ROLE_LABELS: dict[str, Label] = {
+    "grid_import_energy": Label("Énergie soutirée au réseau", "Grid import energy"),
+    "grid_export_energy": Label("Énergie injectée au réseau", "Grid export energy"),
+    "pv_energy": Label("Production photovoltaïque", "PV production"),
+    "electric_energy": Label("Électricité consommée", "Electricity consumed"),
+    "solar_heat_energy": Label("Chaleur solaire", "Solar heat"),
+    "fuel_energy": Label("Combustible d'appoint (énergie)", "Backup fuel (energy)"),
+    "fuel_volume": Label("Combustible d'appoint (volume)", "Backup fuel (volume)"),
+    "compressed_air_volume": Label("Air comprimé", "Compressed air"),
+    "electric_power": Label("Puissance électrique", "Electrical power"),
+    "fan_power": Label("Puissance ventilateurs", "Fan power"),
+    "compressor_power": Label("Puissance compresseur", "Compressor power"),
+    "pv_power": Label("Puissance photovoltaïque", "PV power"),
+    "grid_power": Label("Puissance réseau (soutirage +)", "Grid power (import +)"),
+    "solar_heat_power": Label("Puissance solaire thermique", "Solar heat power"),
+    "irradiance": Label("Ensoleillement", "Irradiance"),
+    "inlet_air_temp": Label("Température air entrée", "Inlet air temperature"),
+    "outlet_air_temp": Label("Température air sortie", "Outlet air temperature"),
+    "ambient_temp": Label("Température extérieure", "Outdoor temperature"),
+    "cabinet_air_temp": Label("Température air cellule", "Cabinet air temperature"),
+    "product_core_temp": Label("Température à cœur produit", "Product core temperature"),
+    "evaporator_temp": Label("Température évaporateur", "Evaporator temperature"),
+    "inlet_air_humidity": Label("Humidité air entrée", "Inlet air humidity"),
+    "outlet_air_humidity": Label("Humidité air sortie", "Outlet air humidity"),
+    "ambient_humidity": Label("Humidité extérieure", "Outdoor humidity"),
+    "hay_moisture": Label("Humidité du foin", "Hay moisture"),
+    "airflow": Label("Débit d'air", "Airflow"),
+    "evaporator_pressure": Label("Pression d'évaporation", "Evaporating pressure"),
+    "condenser_pressure": Label("Pression de condensation", "Condensing pressure"),
+    "refrigerant_leak": Label("Détecteur de fuite frigorigène", "Refrigerant leak detector"),
+    "batch_mass": Label("Masse du lot", "Batch mass"),
+    "door_open": Label("Porte", "Door"),
+    "compressor_running": Label("Compresseur", "Compressor"),
+    "line_state": Label("État de la ligne", "Line state"),
+    "fan_running": Label("Ventilation", "Fans"),
+    "units_packed": Label("Unités conditionnées", "Units packed"),
+    "units_rejected": Label("Unités rejetées", "Units rejected"),
+    "material_consumed": Label("Matériau consommé", "Material consumed"),
+    "line_speed": Label("Cadence", "Line speed"),
+}
+
+KIND_LABELS: dict[str, Label] = {
+    "dryer": Label("Séchoir", "Dryer"),
+    "freezer": Label("Surgélateur", "Freezer"),
+    "packaging": Label("Ligne de conditionnement", "Packaging line"),
+    "other": Label("Équipement", "Equipment"),
+}
+
+# State codes as the roles define them (telemetry/roles.py): 0/1 contacts, line 0/1/2.
+STATE_TEXTS: dict[str, dict[int, tuple[Label, str]]] = {
+    "door_open": {0: (Label("Fermée", "Closed"), "green"), 1: (Label("Ouverte", "Open"), "red")},
+    "compressor_running": {0: (Label("Arrêt", "Off"), "text"), 1: (Label("Marche", "On"), "green")},
+    "fan_running": {0: (Label("Arrêt", "Off"), "text"), 1: (Label("Marche", "On"), "green")},
+    "line_state": {0: (Label("Arrêt", "Stopped"), "text"), 1: (Label("Marche", "Running"), "green"),
+                   2: (Label("Défaut", "Fault"), "red")},
+}
+ONLINE_TEXTS: dict[int, tuple[Label, str]] = {
+    0: (Label("Hors ligne", "Offline"), "red"), 1: (Label("En ligne", "Online"), "green")}
+
+T = Label  # the builders' tables read better with a short name
+
+TITLES: dict[str, Label] = {
+    # dashboards
+    "overview": T("Vue d'ensemble", "Overview"),
+    "fleet": T("Passerelles et collecte", "Gateways and collection"),
+    "evaluation": T("Évaluation énergie et GES", "Energy and GHG evaluation"),
+    # sections
+    "states": T("État des machines", "Machine states"),
+    "alerts": T("Alertes", "Alerts"),
+    "energy_today": T("Énergie aujourd'hui", "Energy today"),
+    "gateways": T("Passerelles", "Gateways"),
+    "temperatures": T("Températures", "Temperatures"),
+    "humidity": T("Humidités", "Humidities"),
+    "moisture": T("Humidité du foin (séchage)", "Hay moisture (drying)"),
+    "solar_vs_grid": T("Solaire et photovoltaïque / réseau", "Solar and PV / grid"),
+    "batch": T("Avancement du lot", "Batch progress"),
+    "freezer_temps": T("Températures air et cœur (seuil −18 °C)",
+                       "Air and core temperatures (−18 °C threshold)"),
+    "compressor": T("Compresseur et puissance", "Compressor and power"),
+    "door": T("Porte", "Door"),
+    "leak": T("Fuite de frigorigène", "Refrigerant leak"),
+    "pressures": T("Pressions frigorifiques", "Refrigerant pressures"),
+    "rate": T("Cadence et production", "Rate and output"),
+    "stops": T("Arrêts", "Stops"),
+    "rejects": T("Rebuts", "Rejects"),
+    "specific_energy": T("kWh pour 1000 unités", "kWh per 1000 units"),
+    "materials": T("Matériaux d'emballage", "Packaging materials"),
+    "power": T("Puissances", "Power"),
+    "energy": T("Énergie", "Energy"),
+    "other": T("Autres mesures", "Other measurements"),
+    # panels
+    "today": T("aujourd'hui", "today"),
+    "per_interval": T("par intervalle", "per interval"),
+    "latest": T("dernière valeur", "latest"),
+    "current_alerts": T("Alertes en cours", "Current alerts"),
+    "alert_history": T("Historique des alertes", "Alert history"),
+    "co2e_today": T("CO2e aujourd'hui", "CO2e today"),
+    "last_data": T("Dernière donnée reçue", "Last data received"),
+    "gateway_online": T("Passerelles en ligne", "Gateways online"),
+    "buffer_depth": T("Messages en attente sur la passerelle", "Messages buffered on the gateway"),
+    "sequence_gaps": T("Messages perdus (trous de séquence)", "Lost messages (sequence gaps)"),
+    "sequence_repeats": T("Messages reçus deux fois", "Messages received twice"),
+    "devices_ok": T("Appareils qui répondent / appareils interrogés",
+                    "Devices answering / devices polled"),
+    "readings_rate": T("Lectures reçues par intervalle", "Readings received per interval"),
+    "bad_readings": T("Lectures en défaut", "Failed readings"),
+    "dead_letters": T("Messages rejetés par le collecteur", "Messages rejected by the collector"),
+    "stopped_time": T("Temps d'arrêt", "Time stopped"),
+    "fault_time": T("Temps en défaut", "Time in fault"),
+    "door_open_time": T("Temps porte ouverte", "Time door open"),
+    "reject_rate": T("Taux de rebut", "Reject rate"),
+    "energy_by_source": T("énergie par source (kWh/jour)", "energy by source (kWh/day)"),
+    "scopes": T("Émissions et scopes", "Emissions and scopes"),
+    "scope_activity": T("Activité par scope (kWh/jour)", "Activity by scope (kWh/day)"),
+    "autonomy": T("taux d'autonomie énergétique (%/jour)", "energy autonomy rate (%/day)"),
+    "hours_per_state": T("heures par état et par jour", "hours per state per day"),
+    "mean_power_hourly": T("Puissance moyenne horaire", "Hourly mean power"),
+    "annotations": T("Alertes", "Alerts"),
+}
+
+DESCRIPTIONS: dict[str, Label] = {
+    "spread": T("Différence entre la première et la dernière valeur du compteur sur la période "
+                "affichée (une remise à zéro du compteur fausse ce total ; l'api en tient compte).",
+                "Difference between the first and last counter values over the period shown (a "
+                "counter reset distorts this total; the api handles resets)."),
+    "increase": T("Augmentation du compteur par intervalle (les remises à zéro sont ignorées).",
+                  "Counter increase per interval (resets are skipped)."),
+    "sampled_time": T("Nombre de lectures dans cet état × période d'interrogation : une "
+                      "estimation à la période d'interrogation près.",
+                      "Number of readings in that state × poll interval: an estimate to within "
+                      "one poll interval."),
+    "status": T("Dernier statut publié par la passerelle (à chaque connexion et à chaque "
+                "changement d'état d'un appareil) dans les 2 derniers jours.",
+                "Last status published by the gateway (at each connection and device health "
+                "change) within the last 2 days."),
+    "alerts": T("Alertes dont le dernier événement (7 derniers jours) n'est pas la fin de "
+                "l'alerte ; écrites par le service d'alerte (mesure alert_events).",
+                "Alerts whose latest event (last 7 days) is not their resolution; written by "
+                "alerting (measurement alert_events)."),
+    "devices_ok": T("Selon le dernier statut de chaque passerelle (publié à la connexion et à "
+                    "chaque changement d'état d'un appareil).",
+                    "From each gateway's latest status (published at connection and whenever "
+                    "a device's health changes)."),
+    "daily": T("Somme par jour (UTC) des agrégats horaires de l'api (energy_hourly).",
+               "Daily (UTC) sums of the api's hourly rollups (energy_hourly)."),
+    "autonomy": T("Énergie renouvelable produite sur site (PV, chaleur solaire) ÷ (elle + "
+                  "énergie achetée : réseau, combustible), par jour.",
+                  "On-site renewable energy (PV, solar heat) ÷ (itself + purchased energy: "
+                  "grid, fuel), per day."),
+    "state_codes": T("Heures passées dans chaque code d'état par jour (agrégat state_hourly) ; "
+                     "porte/contacts : 1 = ouvert/marche ; ligne : 0 arrêt, 1 marche, 2 défaut.",
+                     "Hours spent in each state code per day (state_hourly rollup); "
+                     "door/contacts: 1 = open/on; line: 0 stopped, 1 running, 2 fault."),
+    "scope_activity": T("Scope 1 : combustible brûlé sur site ; scope 2 : électricité achetée "
+                        "(au compteur réseau s'il existe, sinon au départ de la machine).",
+                        "Scope 1: fuel burnt on site; scope 2: electricity bought (at the "
+                        "grid meter where there is one, else at the machine's feeder)."),
+    "co2e_pending": T("EN ATTENTE : le CO2e est calculé par l'api avec ses facteurs d'émission "
+                      "cités et n'est pas encore écrit en agrégat. Consulter l'api "
+                      "(indicateurs par équipement) ou le rapport d'évaluation.",
+                      "PENDING: the api computes CO2e with its cited emission factors and "
+                      "does not write it as a rollup yet. See the api (indicators per "
+                      "equipment) or the evaluation report."),
+    "dead_letters": T("EN ATTENTE : lit la mesure collector_status, vide tant que le collecteur "
+                      "ne la publie pas.",
+                      "PENDING: reads the collector_status measurement; empty until the "
+                      "collector publishes it."),
+    "specific_energy": T("Électricité consommée ÷ unités conditionnées × 1000, sur la période.",
+                         "Electricity consumed ÷ units packed × 1000, over the period."),
+    "reject_rate": T("Unités rejetées ÷ (conditionnées + rejetées), en %.",
+                     "Units rejected ÷ (packed + rejected), in %."),
+    "freezer_threshold": T("La ligne rouge marque −18 °C, la température à cœur à atteindre.",
+                           "The red line marks −18 °C, the core temperature to reach."),
+}

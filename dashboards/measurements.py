@@ -1,0 +1,47 @@
+"""Measurements the dashboards read, and the names inside them the queries rely on.
+
+telemetry.influx.schema owns the measurement names written by our components (readings,
+gateway status, sequence events, the api's hourly rollups); they are re-exported here with
+the few that are not written yet. docs/dashboards.md lists the fields each panel reads.
+"""
+
+from __future__ import annotations
+
+from telemetry.influx.schema import (
+    ENERGY_HOURLY,
+    GATEWAY_STATUS,
+    READINGS,
+    SENSOR_HOURLY,
+    SEQUENCE_EVENTS,
+    STATE_HOURLY,
+)
+
+# alerting (alerting/annotations.py): one point per change of an alert.
+# tags site, equipment, rule, severity, event ("fired", "acknowledged", "escalated",
+# "resolved"); fields alert_id (one per alert occurrence), title, subject, detail, value.
+ALERT_EVENTS = "alert_events"
+FIRED = "fired"
+RESOLVED = "resolved"
+
+# The `source` tag of energy_hourly (the api's api/sources.py).
+RENEWABLE_SOURCES = ("pv", "solar_heat")  # made on site
+PURCHASED_SOURCES = ("grid_import", "fuel")  # bought
+
+# collector: its counters, once it publishes them to InfluxDB (today they are Prometheus
+# metrics only). tags collector; fields dead_letters (cumulative), queued_messages.
+COLLECTOR_STATUS = "collector_status"
+
+__all__ = [
+    "ALERT_EVENTS",
+    "COLLECTOR_STATUS",
+    "ENERGY_HOURLY",
+    "FIRED",
+    "GATEWAY_STATUS",
+    "PURCHASED_SOURCES",
+    "READINGS",
+    "RENEWABLE_SOURCES",
+    "RESOLVED",
+    "SENSOR_HOURLY",
+    "SEQUENCE_EVENTS",
+    "STATE_HOURLY",
+]
