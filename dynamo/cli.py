@@ -11,9 +11,11 @@ import logging
 
 import click
 
+from dynamo.commands.alerts import alerts
 from dynamo.commands.api import api
 from dynamo.commands.collector import collector
 from dynamo.commands.config import config
+from dynamo.commands.dashboards import dashboards
 from dynamo.commands.gateway import gateway
 from dynamo.commands.simulate import demo, simulate
 
@@ -28,7 +30,7 @@ def main(verbose: bool) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
 
 
-for command in (config, gateway, collector, api, simulate, demo):
+for command in (config, gateway, collector, api, simulate, demo, dashboards, alerts):
     main.add_command(command)
 
 

@@ -71,6 +71,7 @@ def run_demo(*, api_port: int, speed: float, workdir: Path) -> None:
             "DYNAMO_SIM_HOST": "127.0.0.1", "DYNAMO_DRYER_SIM_PORT": str(base),
             "DYNAMO_FREEZER_SIM_PORT": str(base + 1), "DYNAMO_PACKAGING_SIM_PORT": str(base + 2),
             "DYNAMO_SITE_CONFIGS": str(SITES), "DYNAMO_SPOOL_DIR": str(workdir / "spool"),
+            "DYNAMO_API_DATABASE_URL": f"sqlite:///{workdir / 'api.sqlite3'}",
             **{f"DYNAMO_MQTT_PASSWORD_{gw.upper().replace('-', '_')}": users[gw]
                for gw in GATEWAYS},
         }
@@ -91,10 +92,14 @@ def run_demo(*, api_port: int, speed: float, workdir: Path) -> None:
               DYNAMO_MQTT_USERNAME="collector", DYNAMO_MQTT_PASSWORD=users["collector"])
         for gw, config in GATEWAYS.items():
             spawn(gw, ["gateway", "run", "--config", str(SITES / config)])
+        # Every route but /health needs a token: make an admin one for the person at the demo.
+        token = subprocess.run([*dynamo, "api", "token", "create", "--role", "admin",
+                                "--name", "demo"], env=env, capture_output=True, text=True,
+                               check=True, timeout=120).stdout.strip()
         spawn("api", ["api", "run", "--port", str(api_port)],
               DYNAMO_MQTT_USERNAME="api", DYNAMO_MQTT_PASSWORD=users["api"])
         _wait_api(api_port, children)
-        _announce(api_port, influxd, broker, workdir, speed)
+        _announce(api_port, influxd, broker, workdir, speed, token)
         _supervise(children)
     finally:
         for child in children.values():
@@ -129,12 +134,14 @@ def _check_alive(children: dict[str, subprocess.Popen[bytes]]) -> None:
 
 
 def _announce(port: int, influxd: InfluxdProcess, broker: MosquittoProcess, workdir: Path,
-              speed: float) -> None:
+              speed: float, token: str) -> None:
     api = f"http://127.0.0.1:{port}"
     print(f"""
 DYNAMO demo running (simulated time ×{speed:g}). Ctrl-C stops everything.
 
-  api docs         {api}/docs
+  api docs         {api}/docs   (Authorize with the token below)
+  api token        {token}
+                   e.g. curl -H "Authorization: Bearer {token}" {api}/api/v1/equipment
   health           {api}/api/v1/health
   equipment        {api}/api/v1/equipment
   latest readings  {api}/api/v1/sites/ariege/equipment/dryer/latest
