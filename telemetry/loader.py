@@ -18,7 +18,7 @@ from telemetry.errors import ConfigError, ConfigIssue
 from telemetry.roles import ROLES
 from telemetry.site import GatewayConfig
 from telemetry.template import DeviceTemplate
-from telemetry.units import UnitError, parse_unit, same_dimension
+from telemetry.units import same_dimension
 
 M = TypeVar("M", bound=BaseModel)
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -185,20 +185,10 @@ def _cross_check(
             if role is None:
                 issues.append(doc.issue((*where, "role"),
                                         f"unknown role {sensor.role!r}; see docs/roles.md"))
-            if sensor.unit is not None and not _known_unit(sensor.unit):
-                issues.append(doc.issue((*where, "unit"), f"unknown unit {sensor.unit!r}"))
-            elif point is not None and role is not None:
+            if point is not None and role is not None:
                 unit = point.unit if sensor.unit is None else sensor.unit
                 if not same_dimension(unit, role.reference_unit):
                     issues.append(doc.issue((*where, "role"),
                                             f"role {role.name} measures {role.reference_unit!r} "
                                             f"but sensor {sensor.id} is in {unit!r}"))
     return issues
-
-
-def _known_unit(symbol: str) -> bool:
-    try:
-        parse_unit(symbol)
-    except UnitError:
-        return False
-    return True

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from telemetry.template import DeviceTemplate, MqttField, RegisterPoint
+from telemetry.template import DeviceTemplate, MqttField, RegisterPoint, UnitSymbol
 
 Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 SensorId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
@@ -55,7 +55,7 @@ class Sensor(_Strict):
     # wired to an analog input: value = template value x scale + offset, in `unit`.
     scale: float = 1.0
     offset: float = 0.0
-    unit: str | None = None
+    unit: UnitSymbol | None = None
     valid_min: float | None = None
     valid_max: float | None = None
     attributes: dict[str, str] = Field(default_factory=dict)

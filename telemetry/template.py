@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from telemetry.datatypes import ByteOrder, DataType, RegisterType
 from telemetry.units import UnitError, parse_unit
 
+
+def _known_unit(unit: str) -> str:
+    try:
+        parse_unit(unit)
+    except UnitError as exc:
+        raise ValueError(str(exc)) from None
+    return unit
+
+
 Key = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+UnitSymbol = Annotated[str, AfterValidator(_known_unit)]  # any symbol pint understands
 ModelName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 
 
@@ -29,17 +39,8 @@ class RegisterPoint(_Strict):
     bit: int | None = Field(default=None, ge=0, le=15, description="bit of a register, for bool")
     scale: float = 1.0
     offset: float = 0.0
-    unit: str = ""
+    unit: UnitSymbol = ""
     description: str = ""
-
-    @field_validator("unit")
-    @classmethod
-    def _known_unit(cls, unit: str) -> str:
-        try:
-            parse_unit(unit)
-        except UnitError as exc:
-            raise ValueError(str(exc)) from None
-        return unit
 
     @model_validator(mode="after")
     def _coherent(self) -> RegisterPoint:
@@ -71,21 +72,12 @@ class MqttField(_Strict):
     key: Key
     path: str = Field(min_length=1, description="dotted path into the JSON payload; list "
                       "items by index (`emeters.0.power`); `$` for a bare value payload")
-    unit: str = ""
+    unit: UnitSymbol = ""
     scale: float = 1.0
     offset: float = 0.0
     # Text or boolean states as numbers, e.g. Tasmota's {"ON": 1, "OFF": 0}.
     states: dict[str, float] = Field(default_factory=dict)
     description: str = ""
-
-    @field_validator("unit")
-    @classmethod
-    def _known_unit(cls, unit: str) -> str:
-        try:
-            parse_unit(unit)
-        except UnitError as exc:
-            raise ValueError(str(exc)) from None
-        return unit
 
     def physical(self, raw: float) -> float:
         """Apply scale and offset: physical = raw × scale + offset."""
