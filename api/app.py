@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
+from api.alert_history import AlertHistoryReader
 from api.broker import BrokerMonitor
 from api.database import make_engine, migrate, sessions
 from api.deps import AUTHENTICATED
@@ -15,6 +16,7 @@ from api.factors import FactorTable, GwpTable
 from api.references import References
 from api.rollups import RollupScheduler
 from api.routes import (
+    alerts,
     energy,
     equipment,
     exports,
@@ -23,6 +25,7 @@ from api.routes import (
     health,
     indicators,
     records,
+    reports,
 )
 from api.settings import ApiSettings
 from api.sites import SiteRegistry
@@ -57,6 +60,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                 max_gap=timedelta(seconds=settings.integral_max_gap_s))
             rollups.start()
         app.state.rollups = rollups
+        app.state.alert_history = AlertHistoryReader(settings.api_alert_db)
         try:
             yield
         finally:
@@ -70,6 +74,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                   description="Energy and greenhouse-gas indicators of the DYNAMO demonstrator's "
                               "pilot equipment.")
     app.include_router(health.router, prefix="/api/v1")
-    for module in (equipment, energy, indicators, records, factors, exports, grid_intensity):
+    for module in (equipment, energy, indicators, records, factors, exports, grid_intensity,
+                   reports, alerts):
         app.include_router(module.router, prefix="/api/v1", dependencies=[AUTHENTICATED])
     return app

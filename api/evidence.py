@@ -13,6 +13,7 @@ from typing import Protocol
 
 from api.energy import counter_delta
 from api.periods import Period
+from api.references import band_label
 from api.schemas import EnergyBySourceOut, SourceEnergy
 from api.sites import EquipmentInfo, SensorInfo
 from api.sources import SOURCES, energy_by_source
@@ -37,6 +38,10 @@ class Evidence(Protocol):
     def time_where(self, equipment: EquipmentInfo, sensor: SensorInfo, period: Period,
                    predicate: Callable[[float], bool]) -> TimeShare | None:
         """How long the sensor's held value satisfied `predicate`; None when unknowable."""
+
+    def time_in_band(self, equipment: EquipmentInfo, sensor: SensorInfo, period: Period,
+                     low: float, high: float) -> TimeShare | None:
+        """How long a gauge's held value stayed within `[low, high]`; None when unknowable."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,10 @@ class RawEvidence:
         return time_where(samples, start_ms=period.start_ms, end_ms=period.end_ms,
                           max_gap_ms=int(self.max_gap.total_seconds() * 1000),
                           predicate=predicate)
+
+    def time_in_band(self, equipment: EquipmentInfo, sensor: SensorInfo, period: Period,
+                     low: float, high: float) -> TimeShare | None:
+        return self.time_where(equipment, sensor, period, lambda v: low <= v <= high)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,3 +122,16 @@ class RollupEvidence:
         matching = sum(s for state, s in seconds.items() if predicate(state))
         return TimeShare(matching_ms=round(matching * 1000),
                          known_ms=round(sum(seconds.values()) * 1000))
+
+    def time_in_band(self, equipment: EquipmentInfo, sensor: SensorInfo, period: Period,
+                     low: float, high: float) -> TimeShare | None:
+        # Exact to the millisecond as long as the rollups were computed against this very
+        # band: the hourly split keeps the raw holding rule (api.states.time_in_band).
+        found = self.store.band_rollup(site=equipment.site, sensor=sensor.id,
+                                       start=period.start, end=period.end)
+        seconds = found.get(band_label(low, high))
+        if seconds is None:
+            return None
+        below, within, above = seconds
+        return TimeShare(matching_ms=round(within * 1000),
+                         known_ms=round((below + within + above) * 1000))

@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from api.schemas import IndicatorsOut
+from api.schemas import EmissionLine, IndicatorsOut
 
 COLUMNS = ("site", "equipment", "period_start", "period_end", "indicator", "value", "unit",
            "method", "sensors", "coverage", "evidence", "factor_id", "factor_version",
@@ -49,6 +49,14 @@ def _unit(field: str) -> str:
     return next((unit for suffix, unit in _SUFFIX_UNITS if field.endswith(suffix)), "")
 
 
+def _part(line: EmissionLine) -> str:
+    # A period cut at a factor's validity boundary has one line per part: say which part.
+    if line.share is None or line.share == 1 or not line.applies_from or not line.applies_to:
+        return ""
+    return (f", {line.applies_from.isoformat()}/{line.applies_to.isoformat()}"
+            f" ({line.share:.1%} of the activity)")
+
+
 def rows_of(out: IndicatorsOut) -> list[dict[str, Any]]:
     """The figures of one equipment's indicators, flattened."""
     base = {"site": out.site, "equipment": out.equipment,
@@ -62,7 +70,7 @@ def rows_of(out: IndicatorsOut) -> list[dict[str, Any]]:
     for line in out.ghg.lines:
         rows.append({**base, "indicator": f"ghg.scope{line.scope}.{line.activity}",
                      "value": line.co2e_kg, "unit": "kgCO2e",
-                     "method": f"{line.quantity:g} {line.quantity_unit} × factor",
+                     "method": f"{line.quantity:g} {line.quantity_unit} × factor{_part(line)}",
                      "factor_id": line.factor_id, "factor_version": line.factor_version,
                      "factor_value": line.factor_value, "factor_unit": line.factor_unit,
                      "factor_source": line.factor_source})

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 from api.eco2mix import SOURCE
 from api.evidence import RAW_LIMIT, Evidence
 from api.factors import FactorTable, GwpTable, UnknownFactor
-from api.ghg import activity_emission, refrigerant_emission, summarise
+from api.ghg import emission_line, factor_spans, refrigerant_emission, summarise
 from api.periods import Period
 from api.records import Baseline, Batch, MaterialLot, RefrigerantTopUp
 from api.references import References
@@ -36,7 +37,7 @@ from api.schemas import (
     MaterialOut,
     PackagingOut,
 )
-from api.sites import EquipmentInfo
+from api.sites import EquipmentInfo, SensorInfo
 from api.states import TimeShare, first_at_or_below
 from api.store import ReadingsStore
 from telemetry.site import EquipmentKind
@@ -88,7 +89,7 @@ def compute(
         notes.append(f"energy source {source}: sensors declared but no usable reading")
     on = period.start.astimezone(ZoneInfo(inputs.timezone)).date()
     batches = _batches(inputs, period=period, batch_id=batch_id, campaign_id=campaign_id)
-    lines = _emission_lines(inputs, energy=energy, period=period, on=on, notes=notes)
+    lines = _emission_lines(inputs, energy=energy, period=period, notes=notes)
     ghg = summarise(lines, gwp_report=inputs.gwp_report)
     out = IndicatorsOut(site=eq.site, equipment=eq.id, kind=eq.kind.value, period=period.label,
                         start=period.start, end=period.end, energy=energy, ghg=ghg, notes=notes)
@@ -104,6 +105,8 @@ def compute(
     if baseline is not None:
         ghg.avoided.append(_avoided(inputs, name=baseline, out=out, on=on))
     ghg.grid_intensity = _grid_intensity(inputs, period=period, kwh=kwh, notes=notes)
+    # Validation copied the list into `out`: the notes added since would be lost.
+    out.notes = notes
     return out
 
 
@@ -157,28 +160,33 @@ def _purchased_electricity(kwh: dict[str, float]) -> tuple[str, float] | None:
     return None
 
 
-def _emission_lines(inputs: Inputs, *, energy: EnergyBySourceOut, period: Period, on: date,
+def _emission_lines(inputs: Inputs, *, energy: EnergyBySourceOut, period: Period,
                     notes: list[str]) -> list[EmissionLine]:
     kwh = {s.source: s.energy_kwh for s in energy.sources}
+    eq = inputs.equipment
     lines: list[EmissionLine] = []
     try:
         purchased = _purchased_electricity(kwh)
         if purchased is not None:
-            lines.append(activity_emission(inputs.factors, activity=purchased[0],
-                                           quantity=purchased[1], unit="kWh", on=on,
-                                           default_for="electricity", scope=2))
+            source = "grid_import" if purchased[0] == "grid_import_energy" else "electricity"
+            lines += _split_activity(
+                inputs, activity=purchased[0], quantity=purchased[1], unit="kWh",
+                default_for="electricity", scope=2, period=period, notes=notes,
+                measure=partial(_source_kwh, inputs, source))
         if "fuel" in kwh:
-            lines.append(activity_emission(inputs.factors, activity="fuel_energy",
-                                           quantity=kwh["fuel"], unit="kWh", on=on,
-                                           default_for="fuel_energy", scope=1))
-        for sensor in inputs.equipment.with_role("fuel_volume"):
-            increase = inputs.evidence.increase(inputs.equipment, sensor, period)
+            lines += _split_activity(
+                inputs, activity="fuel_energy", quantity=kwh["fuel"], unit="kWh",
+                default_for="fuel_energy", scope=1, period=period, notes=notes,
+                measure=partial(_source_kwh, inputs, "fuel"))
+        for sensor in eq.with_role("fuel_volume"):
+            increase = inputs.evidence.increase(eq, sensor, period)
             if increase is None:
                 notes.append(f"fuel volume {sensor.id}: no usable reading")
                 continue
-            lines.append(activity_emission(inputs.factors, activity="fuel_volume",
-                                           quantity=increase[0], unit=increase[1],
-                                           on=on, default_for="fuel_volume", scope=1))
+            lines += _split_activity(
+                inputs, activity="fuel_volume", quantity=increase[0], unit=increase[1],
+                default_for="fuel_volume", scope=1, period=period, notes=notes,
+                measure=partial(_increase_in, inputs, sensor, increase[1]))
     except UnknownFactor as exc:
         raise IndicatorError(str(exc)) from None
     eq = inputs.equipment
@@ -194,6 +202,47 @@ def _emission_lines(inputs: Inputs, *, energy: EnergyBySourceOut, period: Period
         except UnknownFactor as exc:
             raise IndicatorError(str(exc)) from None
     return lines
+
+
+def _source_kwh(inputs: Inputs, source: str, part: Period) -> float | None:
+    figures = inputs.evidence.energy(inputs.equipment, part).sources
+    return next((f.energy_kwh for f in figures if f.source == source), None)
+
+
+def _increase_in(inputs: Inputs, sensor: SensorInfo, unit: str, part: Period) -> float | None:
+    increase = inputs.evidence.increase(inputs.equipment, sensor, part)
+    if increase is None:
+        return None
+    return convert(increase[0], from_unit=increase[1], to_unit=unit)
+
+
+def _split_activity(inputs: Inputs, *, activity: str, quantity: float, unit: str,
+                    default_for: str, scope: int, period: Period, notes: list[str],
+                    measure: Callable[[Period], float | None]) -> list[EmissionLine]:
+    """One line per version of the factor in force during the period: the activity is
+    measured again over each part, cut at the validity boundaries (local midnights), with the
+    same evidence as the whole (raw readings, or hourly rollups for long periods)."""
+    spans = factor_spans(inputs.factors, factor_id=None, default_for=default_for,
+                         period=period, timezone=inputs.timezone)
+    if len(spans) == 1:
+        span, factor = spans[0]
+        return [emission_line(factor, activity=activity, quantity=quantity, unit=unit,
+                              scope=scope, span=span, share=1.0)]
+    parts = [measure(span) for span, _ in spans]
+    if any(q is None for q in parts):
+        # No reading around a boundary: where the activity fell is unknown, so it is not
+        # guessed; the first day's factor is kept and the reader told.
+        span, factor = spans[0]
+        notes.append(f"{activity}: the period crosses a validity boundary of factor "
+                     f"{factor.id!r} but the activity could not be measured on each side; "
+                     f"all of it uses version {factor.version}")
+        return [emission_line(factor, activity=activity, quantity=quantity, unit=unit,
+                              scope=scope, span=period, share=1.0)]
+    known = [q or 0.0 for q in parts]
+    total = sum(known)
+    return [emission_line(factor, activity=activity, quantity=q, unit=unit, scope=scope,
+                          span=span, share=q / total if total else None)
+            for (span, factor), q in zip(spans, known, strict=True)]
 
 
 def water_evaporated_kg(*, mass_in_kg: float, moisture_in: float, moisture_out: float) -> float:
@@ -274,18 +323,22 @@ def _freezer(inputs: Inputs, *, kwh: dict[str, float], batches: list[Batch], ghg
             batch=b.id, started_at=b.started_at, target_c=target,
             reached_at=datetime.fromtimestamp(reached / 1000, UTC) if reached else None,
             minutes_to_target=(reached - _ms(b.started_at)) / 60000 if reached else None))
-    band = inputs.references.frozen_store_band
-    low, high = (convert(v, from_unit=band.unit, to_unit="degC") for v in (band.min, band.max))
-    in_band = _time_where(inputs, "cabinet_air_temp", period, lambda v: low <= v <= high)
+    low, high = inputs.references.bands()["cabinet_air_temp"]
+    cabinet = inputs.equipment.with_role("cabinet_air_temp")
+    in_band = (inputs.evidence.time_in_band(inputs.equipment, cabinet[0], period, low, high)
+               if cabinet else None)
     share = in_band.share if in_band else None
-    if in_band is None and inputs.equipment.with_role("cabinet_air_temp"):
-        notes.append(f"time in band: not available from {inputs.evidence.name}")
+    if in_band is None and cabinet:
+        notes.append(f"time in band: no {low:g}…{high:g} °C figure from "
+                     f"{inputs.evidence.name} (rollups older than the band, or none: rerun "
+                     "`dynamo api rollup` over the period)")
     opened = _time_where(inputs, "door_open", period, lambda v: v >= 0.5)
     door = opened.matching_ms / 1000 if opened else None
     leak = sum(line.co2e_kg for line in ghg.lines if line.activity.startswith("refrigerant"))
     return FreezerOut(batches=[b.id for b in batches], frozen_kg=frozen,
                       kwh_per_kg_frozen=_per(electricity, frozen), core_freezing=cores,
                       band_min_c=low, band_max_c=high, share_of_time_in_band=share,
+                      band_known_s=in_band.known_ms / 1000 if in_band else None,
                       door_open_s=door, refrigerant_leak_co2e_kg=leak)
 
 

@@ -26,6 +26,8 @@ class Reference(_Strict):
 
 
 class Band(_Strict):
+    """A range a gauge should stay within, bounds included."""
+
     min: float
     max: float
     unit: str
@@ -37,6 +39,18 @@ class References(_Strict):
     frozen_core_temperature: Reference
     frozen_store_band: Band
 
+    def bands(self) -> dict[str, tuple[float, float]]:
+        """(low, high) in °C of each role kept within a band: what the hourly rollups record
+        time below, within and above, and what the indicators read back."""
+        band = self.frozen_store_band
+        low, high = (convert(v, from_unit=band.unit, to_unit="degC") for v in (band.min, band.max))
+        return {"cabinet_air_temp": (low, high)}
+
     @classmethod
     def load(cls, file: Path = REFERENCES) -> References:
         return load_yaml_model(file, cls)
+
+
+def band_label(low: float, high: float) -> str:
+    """The `band` tag of `band_hourly` points: the bounds in °C, e.g. `-30..-18`."""
+    return f"{low:g}..{high:g}"

@@ -17,18 +17,21 @@ from datetime import UTC, datetime, timedelta
 
 from api.energy import counter_delta
 from api.periods import Period
+from api.references import References, band_label
 from api.sites import EquipmentInfo, SensorInfo, SiteRegistry
 from api.sources import SOURCES, energy_from_samples
-from api.states import time_per_value
+from api.states import time_in_band, time_per_value
 from api.store import ReadingsStore
 from telemetry.influx.client import InfluxError
 from telemetry.influx.lineprotocol import line
-from telemetry.influx.schema import ENERGY_HOURLY, SENSOR_HOURLY, STATE_HOURLY
+from telemetry.influx.schema import BAND_HOURLY, ENERGY_HOURLY, SENSOR_HOURLY, STATE_HOURLY
 from telemetry.roles import Kind
 
 log = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)
 _HOUR_MS = 3_600_000
+# Only the api writes and reads it (docs/influxdb-schema.md); ReadingsStore.band_rollup spells
+# the same name. Tags: site, equipment, sensor, band; fields below_s, within_s, above_s.
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +73,12 @@ class _Samples:
 
 
 def rollup_equipment(*, eq: EquipmentInfo, store: ReadingsStore, start: datetime,
-                     end: datetime, around: timedelta, max_gap: timedelta) -> int:
-    """Recompute and write the rollups of one equipment for the hours of `[start, end)`."""
+                     end: datetime, around: timedelta, max_gap: timedelta,
+                     bands: dict[str, tuple[float, float]] | None = None) -> int:
+    """Recompute and write the rollups of one equipment for the hours of `[start, end)`;
+    `bands` (role → (low, high) °C, default `References.bands()`) are the bands whose time
+    below/within/above is kept."""
+    bands = References.load().bands() if bands is None else bands
     first, last = hour_floor(start), hour_floor(end - timedelta(microseconds=1)) + HOUR
     samples = _Samples(store, eq, first, last, around)
     max_gap_ms = int(max_gap.total_seconds() * 1000)
@@ -113,6 +120,17 @@ def rollup_equipment(*, eq: EquipmentInfo, store: ReadingsStore, start: datetime
                     lines.append(line(STATE_HOURLY, {**tags, "sensor": sensor.id,
                                                      "state": f"{state:g}"},
                                       {"seconds": ms / 1000}, hour_ms))
+            if sensor.role.name in bands:
+                low, high = bands[sensor.role.name]
+                window, _ = samples(sensor, hour_ms)
+                held = time_in_band(window, start_ms=hour_ms, end_ms=hour_ms + _HOUR_MS,
+                                    max_gap_ms=max_gap_ms, low=low, high=high)
+                if held.known_ms:
+                    lines.append(line(BAND_HOURLY, {**tags, "sensor": sensor.id,
+                                                    "band": band_label(low, high)},
+                                      {"below_s": held.below_ms / 1000,
+                                       "within_s": held.within_ms / 1000,
+                                       "above_s": held.above_ms / 1000}, hour_ms))
         hour += HOUR
     for sensor_id, hour_ms, stats in store.hourly_stats(site=eq.site, equipment=eq.id,
                                                        start=first, end=last):
@@ -126,9 +144,11 @@ def rollup_equipment(*, eq: EquipmentInfo, store: ReadingsStore, start: datetime
 
 def run_rollups(*, registry: SiteRegistry, store: ReadingsStore, start: datetime,
                 end: datetime, around: timedelta, max_gap: timedelta,
-                chunk: timedelta = timedelta(days=1)) -> RollupReport:
+                chunk: timedelta = timedelta(days=1),
+                bands: dict[str, tuple[float, float]] | None = None) -> RollupReport:
     """Rollups of every equipment for the hours of `[start, end)`, a `chunk` at a time (a
     year of 10-s readings is never held in memory at once)."""
+    bands = References.load().bands() if bands is None else bands
     points = 0
     first, last = hour_floor(start), hour_floor(end - timedelta(microseconds=1)) + HOUR
     for eq in registry.equipment.values():
@@ -136,7 +156,7 @@ def run_rollups(*, registry: SiteRegistry, store: ReadingsStore, start: datetime
         while piece < last:
             points += rollup_equipment(eq=eq, store=store, start=piece,
                                        end=min(piece + chunk, last), around=around,
-                                       max_gap=max_gap)
+                                       max_gap=max_gap, bands=bands)
             piece += chunk
     return RollupReport(start=first, end=last, hours=int((last - first) / HOUR), points=points)
 

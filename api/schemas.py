@@ -105,6 +105,12 @@ class EmissionLine(BaseModel):
     factor_unit: str
     factor_source: str
     co2e_kg: float
+    applies_from: datetime | None = Field(
+        default=None, description="start of the part of the period this factor applied to "
+                                  "(a period crossing a factor's validity is split there)")
+    applies_to: datetime | None = Field(default=None, description="its end, exclusive")
+    share: float | None = Field(
+        default=None, description="this line's share of the activity over the whole period")
 
 
 class AvoidedOut(BaseModel):
@@ -364,6 +370,8 @@ class FreezerOut(BaseModel):
     band_max_c: float
     share_of_time_in_band: float | None = Field(
         description="of the time covered by cabinet readings")
+    band_known_s: float | None = Field(
+        default=None, description="time covered by cabinet readings, the share's denominator")
     door_open_s: float | None
     refrigerant_leak_co2e_kg: float
 

@@ -30,3 +30,6 @@ class ApiSettings(ServiceSettings):
     # recompute the last hours so that late data corrects them.
     api_rollup_interval_s: int = 300
     api_rollup_lookback_h: int = 48
+    # The alerting service's SQLite store (its --db), read-only, for the alert history route;
+    # unset: that route answers 503.
+    api_alert_db: Path | None = None

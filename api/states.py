@@ -69,3 +69,30 @@ def time_per_value(
         if hi > lo:
             spent[value] = spent.get(value, 0) + hi - lo
     return spent
+
+
+@dataclass(frozen=True, slots=True)
+class BandTime:
+    """Milliseconds a held value spent below, within (bounds included) and above a band."""
+
+    below_ms: int
+    within_ms: int
+    above_ms: int
+
+    @property
+    def known_ms(self) -> int:
+        return self.below_ms + self.within_ms + self.above_ms
+
+
+def time_in_band(
+    samples: Sequence[tuple[int, float]], *, start_ms: int, end_ms: int, max_gap_ms: int,
+    low: float, high: float,
+) -> BandTime:
+    """Where the held value sat relative to `[low, high]` over `[start_ms, end_ms)`: the same
+    holding rule as `time_where`, so hourly figures add up to the period's exactly."""
+    below = time_where(samples, start_ms=start_ms, end_ms=end_ms, max_gap_ms=max_gap_ms,
+                       predicate=lambda v: v < low)
+    within = time_where(samples, start_ms=start_ms, end_ms=end_ms, max_gap_ms=max_gap_ms,
+                        predicate=lambda v: low <= v <= high)
+    return BandTime(below_ms=below.matching_ms, within_ms=within.matching_ms,
+                    above_ms=within.known_ms - within.matching_ms - below.matching_ms)

@@ -9,6 +9,7 @@ from typing import Literal
 from telemetry.influx.client import InfluxClient, first_value
 from telemetry.influx.influxql import quote_ident, quote_string, tag_equals, time_literal
 from telemetry.influx.schema import (
+    BAND_HOURLY,
     ENERGY_HOURLY,
     GRID_INTENSITY,
     READINGS,
@@ -167,6 +168,23 @@ class ReadingsStore:
         for series in self.client.query(statement):
             for row in series.rows():
                 out[float(series.tags["state"])] = float(row["seconds"] or 0.0)
+        return out
+
+    def band_rollup(self, *, site: str, sensor: str, start: datetime,
+                    end: datetime) -> dict[str, tuple[float, float, float]]:
+        """Seconds below, within and above each band a gauge was rolled up against over
+        `[start, end)`, by band label (`band_hourly`)."""
+        # The measurement's name is owned by api.rollups; spelled here to keep the store free
+        # of an import cycle (rollups imports the store).
+        statement = (f"SELECT sum(below_s) AS below, sum(within_s) AS within, sum(above_s) AS"
+                     f" above FROM {quote_ident(BAND_HOURLY)}"
+                     f" WHERE {self._where(site, 'sensor', sensor, start, end)} GROUP BY band")
+        out: dict[str, tuple[float, float, float]] = {}
+        for series in self.client.query(statement):
+            for row in series.rows():
+                out[series.tags["band"]] = (float(row["below"] or 0.0),
+                                            float(row["within"] or 0.0),
+                                            float(row["above"] or 0.0))
         return out
 
     def hourly_stats(self, *, site: str, equipment: str, start: datetime,

@@ -17,6 +17,7 @@ from dynamo.commands.collector import collector
 from dynamo.commands.config import config
 from dynamo.commands.dashboards import dashboards
 from dynamo.commands.gateway import gateway
+from dynamo.commands.report import report
 from dynamo.commands.simulate import demo, simulate
 
 
@@ -30,7 +31,8 @@ def main(verbose: bool) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
 
 
-for command in (config, gateway, collector, api, simulate, demo, dashboards, alerts):
+for command in (config, gateway, collector, api, simulate, demo, dashboards, alerts,
+                report):
     main.add_command(command)
 
 

@@ -5,8 +5,9 @@ readings          tags: site, gateway, equipment, device, sensor, unit, quality
 gateway_status    tags: site, gateway
                   fields: online (0/1), buffer_depth, version, config_hash, clock_synced (0/1),
                           devices, devices_ok
-sequence_events   tags: site, gateway, kind (gap, repeat, late, reset)
-                  fields: seq (int), count (int: messages skipped by a gap, else 1)
+sequence_events   tags: site, gateway, kind (gap, late, lost, repeat, reset, stale)
+                  fields: seq (int), count (int: messages skipped by a gap or given up as
+                          lost, else 1)
 
 Timestamps are the gateway's, in ms. Points are keyed by (measurement, tags, time), so a batch
 written twice overwrites itself: writes are idempotent.
@@ -25,5 +26,6 @@ REASON_FIELD = "reason"
 ENERGY_HOURLY = "energy_hourly"  # tags: site, equipment, source
 SENSOR_HOURLY = "sensor_hourly"  # tags: site, equipment, sensor, role
 STATE_HOURLY = "state_hourly"  # tags: site, equipment, sensor, state
+BAND_HOURLY = "band_hourly"  # tags: site, equipment, sensor, band; seconds below/within/above
 # RTE éCO2mix grid intensity imported by the api: tags source; field co2_g_per_kwh.
 GRID_INTENSITY = "grid_intensity"

@@ -1,0 +1,200 @@
+"""The report as one self-contained HTML page: inline CSS, inline SVG charts, no script and no
+fetch, so that it reads offline, forwarded by mail, and prints to PDF as it shows."""
+
+from __future__ import annotations
+
+import math
+from html import escape
+from zoneinfo import ZoneInfo
+
+from api.report.charts import Series, bar_chart, column_chart
+from api.report.content import MachineReport, Report
+from api.report.language import Lang, number, say
+
+# Decimals shown: the JSON carries full floats, the report rounds them once, here.
+KWH_DIGITS = 2
+CO2E_DIGITS = 3
+
+SOURCE_COLOURS = {"grid_import": "#d62728", "grid_export": "#9467bd", "pv": "#e6b800",
+                  "solar_heat": "#ff7f0e", "fuel": "#8c564b", "electricity": "#1f77b4"}
+BAND_COLOUR = "#2ca02c"
+BATCH_COLOUR = "#17becf"
+MATERIAL_COLOUR = "#7b4f9e"
+
+_CSS = """
+@page { size: A4; margin: 14mm; }  /* French reports print on A4, not Chromium's Letter */
+body { font-family: "DejaVu Sans", Arial, sans-serif; color: #222; margin: 24px auto;
+       max-width: 960px; font-size: 14px; }
+h1 { font-size: 24px; margin-bottom: 4px; } h2 { font-size: 18px; margin-top: 28px;
+border-bottom: 2px solid #1f77b4; padding-bottom: 3px; } h3 { font-size: 15px; }
+table { border-collapse: collapse; width: 100%; margin: 8px 0; }
+th, td { border: 1px solid #ccc; padding: 4px 6px; text-align: left; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+th { background: #eef3f8; } .meta { color: #555; } .note { color: #555; font-size: 12px; }
+svg.chart { display: block; margin: 8px 0 16px; max-width: 100%; height: auto; }
+section.machine { page-break-inside: avoid; }
+"""
+
+
+def _significant(value: float, lang: Lang) -> str:
+    """Four significant digits, for chart labels whose values span orders of magnitude."""
+    digits = max(0, 3 - math.floor(math.log10(abs(value)))) if value else 0
+    return number(value, digits=digits, lang=lang)
+
+
+def _period_label(label: str, lang: Lang) -> str:
+    """`week 2026-W24` → `semaine 2026-W24`: the period kinds in the report's language."""
+    kind, _, rest = label.partition(" ")
+    return f"{say('period_' + kind, lang)} {rest}" if rest else label
+
+
+def _machine_name(m: MachineReport, lang: Lang) -> str:
+    return f"{m.equipment.name} ({say(m.equipment.kind.value, lang)})"
+
+
+def _energy_used(m: MachineReport) -> tuple[float | None, float | None]:
+    """(used, purchased) kWh: the dryer's own totals (with free solar heat); for the other
+    machines their electricity (feeder, else grid import) plus fuel, as the JSON gives them."""
+    out = m.indicators
+    if out.dryer is not None:
+        return out.dryer.total_energy_kwh, out.dryer.purchased_energy_kwh
+    kwh = {s.source: s.energy_kwh for s in out.energy.sources}
+    electricity = kwh.get("electricity", kwh.get("grid_import"))
+    if electricity is None and "fuel" not in kwh:
+        return None, None
+    used = (electricity or 0.0) + kwh.get("fuel", 0.0)
+    purchased = kwh.get("grid_import", electricity or 0.0) + kwh.get("fuel", 0.0)
+    return used, purchased
+
+
+def _cell(figure: str, value: float | None, digits: int, lang: Lang) -> str:
+    # data-figure names the JSON path the cell shows, so a reader (or a test) can trace it.
+    return (f'<td class="n" data-figure="{escape(figure)}">'
+            f'{number(value, digits=digits, lang=lang)}</td>')
+
+
+def _summary(report: Report, lang: Lang) -> str:
+    head = "".join(f"<th>{say(k, lang)}</th>" for k in (
+        "machine", "energy_used", "energy_purchased", "scope1", "scope2", "total", "avoided"))
+    rows = []
+    for m in report.machines:
+        eq, ghg = m.equipment.id, m.indicators.ghg
+        used, purchased = _energy_used(m)
+        avoided = "<br>".join(
+            f'<span data-figure="{eq}.ghg.avoided[{escape(a.baseline)}].avoided_co2e_kg">'
+            f"{number(a.avoided_co2e_kg, digits=CO2E_DIGITS, lang=lang)}</span> "
+            f'<span class="note">({say("baseline", lang)} {escape(a.baseline)})</span>'
+            for a in ghg.avoided) or say("none", lang)
+        rows.append(
+            f"<tr><td>{escape(_machine_name(m, lang))}</td>"
+            + _cell(f"{eq}.energy_used_kwh", used, KWH_DIGITS, lang)
+            + _cell(f"{eq}.energy_purchased_kwh", purchased, KWH_DIGITS, lang)
+            + _cell(f"{eq}.ghg.scope1_co2e_kg", ghg.scope1_co2e_kg, CO2E_DIGITS, lang)
+            + _cell(f"{eq}.ghg.scope2_co2e_kg", ghg.scope2_co2e_kg, CO2E_DIGITS, lang)
+            + _cell(f"{eq}.ghg.total_co2e_kg", ghg.scope1_co2e_kg + ghg.scope2_co2e_kg,
+                    CO2E_DIGITS, lang)
+            + f'<td class="n">{avoided}</td></tr>')
+    return (f'<h2 id="summary">{say("summary", lang)}</h2><table class="summary">'
+            f"<tr>{head}</tr>{''.join(rows)}</table>"
+            f'<p class="note">{say("avoided_note", lang)}</p>')
+
+
+def _charts(report: Report, lang: Lang) -> str:
+    per = say("per_day" if report.bucket == "day" else "per_month", lang)
+    parts = [f'<h2 id="charts">{say("charts", lang)}</h2>']
+    for m in report.machines:
+        name = _machine_name(m, lang)
+        sources = sorted({s for b in m.energy_buckets for s in b.values},
+                         key=list(SOURCE_COLOURS).index)
+        title = f"{say('chart_energy', lang)} — {name}, {per}"
+        parts.append(f'<section class="machine"><h3>{escape(title)}</h3>' + column_chart(
+            title=title, categories=[b.label for b in m.energy_buckets],
+            series=[Series(label=say(s, lang), colour=SOURCE_COLOURS[s],
+                           values=[b.values.get(s) for b in m.energy_buckets])
+                    for s in sources],
+            unit="kWh", empty=say("no_data", lang)) + "</section>")
+        if m.indicators.dryer is not None or m.indicators.freezer is not None:
+            title = f"{say('chart_batches', lang)} — {name}"
+            unit = m.batches[0].unit if m.batches else "kWh"
+            parts.append(f'<section class="machine"><h3>{escape(title)}</h3>' + bar_chart(
+                title=title, unit=unit, colour=BATCH_COLOUR, empty=say("no_data", lang),
+                write=lambda v: _significant(v, lang),
+                items=[(f"{say('batch', lang)} {b.batch} ({b.product})", b.value)
+                       for b in m.batches]) + "</section>")
+        if m.band_buckets:
+            freezer = m.indicators.freezer
+            band = (f" [{number(freezer.band_min_c, digits=0, lang=lang)} ; "
+                    f"{number(freezer.band_max_c, digits=0, lang=lang)} °C]" if freezer else "")
+            title = f"{say('chart_band', lang)}{band}, {per}"
+            parts.append(f'<section class="machine"><h3>{escape(title)}</h3>' + column_chart(
+                title=title, categories=[b.label for b in m.band_buckets],
+                series=[Series(label=say("band_share", lang), colour=BAND_COLOUR,
+                               values=[None if b.values["in_band"] is None
+                                       else 100 * b.values["in_band"]
+                                       for b in m.band_buckets])],
+                unit="%", empty=say("no_data", lang), maximum=100.0) + "</section>")
+        if m.indicators.packaging is not None:
+            title = f"{say('chart_materials', lang)} — {name}"
+            parts.append(f'<section class="machine"><h3>{escape(title)}</h3>' + bar_chart(
+                title=title, unit="kgCO2e", colour=MATERIAL_COLOUR, empty=say("no_data", lang),
+                write=lambda v: number(v, digits=CO2E_DIGITS, lang=lang),
+                items=[(mat.material, mat.co2e_kg)
+                       for mat in m.indicators.packaging.materials]) + "</section>")
+    return "".join(parts)
+
+
+def _method(report: Report, lang: Lang) -> str:
+    head = "".join(f"<th>{say(k, lang)}</th>" for k in (
+        "factor_id", "version", "value", "unit", "source"))
+    rows = "".join(
+        f"<tr><td>{escape(f.id)}</td><td>{escape(f.version)}</td>"
+        f'<td class="n">{number(f.value, digits=4, lang=lang)}</td><td>{escape(f.unit)}</td>'
+        f"<td>{escape(f.source)}</td></tr>" for f in report.factors)
+    text = say("method_text", lang).format(gwp=escape(report.gwp_report))
+    return (f'<h2 id="method">{say("method", lang)}</h2><p>{text}</p>'
+            f'<table class="factors"><tr>{head}</tr>{rows}</table>')
+
+
+def _coverage(report: Report, lang: Lang) -> str:
+    head = "".join(f"<th>{say(k, lang)}</th>" for k in (
+        "machine", "energy_source", "kwh", "how", "readings", "resets", "covered", "evidence"))
+    rows, notes = [], []
+    for m in report.machines:
+        energy, eq = m.indicators.energy, m.equipment.id
+        for s in energy.sources:
+            rows.append(
+                f"<tr><td>{escape(_machine_name(m, lang))}</td><td>{say(s.source, lang)}</td>"
+                + _cell(f"{eq}.energy.sources[{s.source}].energy_kwh", s.energy_kwh,
+                        KWH_DIGITS, lang)
+                + f"<td>{say(s.method, lang)}</td><td class=\"n\">{s.readings}</td>"
+                f'<td class="n">{s.resets}</td>'
+                + _cell(f"{eq}.energy.sources[{s.source}].coverage_pct", 100 * s.coverage, 1,
+                        lang)
+                + f"<td>{say(energy.evidence, lang)}</td></tr>")
+        if energy.missing:
+            notes.append(f"{escape(_machine_name(m, lang))} — {say('missing', lang)} : "
+                         f"{escape(', '.join(energy.missing))}")
+        notes += [f"{escape(_machine_name(m, lang))} — {escape(n)}" for n in m.indicators.notes]
+    note_list = "".join(f"<li>{n}</li>" for n in notes)
+    return (f'<h2 id="coverage">{say("coverage", lang)}</h2><table class="coverage">'
+            f"<tr>{head}</tr>{''.join(rows)}</table>"
+            + (f'<h3>{say("notes", lang)}</h3><ul class="note">{note_list}</ul>'
+               if notes else ""))
+
+
+def render_html(report: Report, *, lang: Lang = "fr") -> str:
+    """The whole report as one HTML document."""
+    zone = ZoneInfo(report.timezone)
+    start = report.period.start.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    end = report.period.end.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    generated = report.generated_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    title = f"{say('title', lang)} — {report.site} — {_period_label(report.period.label, lang)}"
+    return (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
+            f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
+            f"<h1>{say('title', lang)}</h1>"
+            f'<p class="meta">{say("site", lang)} : <b>{escape(report.site)}</b> · '
+            f'{say("period", lang)} : <b>{escape(_period_label(report.period.label, lang))}</b> '
+            f"({start} → {end}, {escape(report.timezone)}) · {say('generated', lang)} "
+            f"{generated}</p>"
+            + _summary(report, lang) + _charts(report, lang) + _method(report, lang)
+            + _coverage(report, lang) + "</body></html>")

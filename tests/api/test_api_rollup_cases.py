@@ -1,0 +1,158 @@
+"""Long periods (over 31 days) against hand-computed cases: the series go into the real
+influxd, the hourly rollups are built from them with the real rollup code, and the figures
+come back over HTTP from the rollups alone.
+
+A case folder under `cases/rollups/` holds `case.yaml`: equipment, request (`start`, `end`,
+whole hours), series (as in `cases/indicators/`), expected figures with the arithmetic in
+comments. Expected keys are paths into the response: `a.b[key=value].c`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+
+from api.rollups import run_rollups
+from api.sites import SiteRegistry
+from api.store import ReadingsStore
+from telemetry.influx.client import InfluxClient
+from telemetry.influx.lineprotocol import line
+
+CASES = sorted((Path(__file__).parent / "cases" / "rollups").glob("*/case.yaml"))
+REPO = Path(__file__).resolve().parents[2]
+REGISTRY = SiteRegistry.load(REPO / "firmware-config" / "sites")
+_STEP = re.compile(r"^(\w+)(?:\[(.+?)=(.+)\])?$")
+_FREEZER_CASE = Path(__file__).parent / "cases" / "rollups" / (
+    "freezer-band-and-factor-change-over-41-days") / "case.yaml"
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'rollup-cases.sqlite3'}"
+
+
+def _ms(text: str) -> int:
+    return int(datetime.fromisoformat(text).timestamp() * 1000)
+
+
+def _points(spec: list[Any]) -> list[tuple[int, float]]:
+    points: list[tuple[int, float]] = []
+    for item in spec:
+        if isinstance(item, list):
+            points.append((_ms(item[0]), float(item[1])))
+            continue
+        start, stop = _ms(item["ramp_from"]), _ms(item["ramp_to"])
+        step = int(item.get("step_s", 60)) * 1000
+        for t in range(start, stop + 1, step):
+            points.append((t, item["value"] + item.get("slope_per_h", 0) * (t - start) / 3.6e6))
+    return points
+
+
+def _load(influx: InfluxClient, case: dict[str, Any]) -> None:
+    eq = REGISTRY.get("ariege", case["equipment"])
+    assert eq is not None
+    sensors = {s.id: s for s in eq.sensors}
+    lines = []
+    for sensor_id, spec in case["series"].items():
+        sensor = sensors[sensor_id]
+        tags = {"site": eq.site, "gateway": eq.gateway, "equipment": eq.id,
+                "device": sensor.device, "sensor": sensor.id, "unit": sensor.unit,
+                "quality": "good"}
+        lines += [line("readings", tags, {"value": v}, t) for t, v in _points(spec)]
+    for i in range(0, len(lines), 5000):
+        influx.write(lines[i:i + 5000])
+
+
+def _rollup(influx: InfluxClient, case: dict[str, Any],
+            bands: dict[str, tuple[float, float]] | None = None) -> None:
+    run_rollups(registry=REGISTRY, store=ReadingsStore(influx),
+                start=datetime.fromisoformat(case["request"]["start"]),
+                end=datetime.fromisoformat(case["request"]["end"]),
+                around=timedelta(hours=6), max_gap=timedelta(seconds=300), bands=bands)
+
+
+def _dig(body: Any, path: str) -> Any:
+    for step in path.split("."):
+        match = _STEP.match(step)
+        assert match, f"bad path step {step!r}"
+        name, key, value = match.groups()
+        body = body[name]
+        if key is not None:
+            found = [item for item in body if str(item[key]) == value]
+            assert len(found) == 1, f"{path}: {len(found)} items with {key}={value}"
+            body = found[0]
+    return body
+
+
+def _same(actual: Any, expected: Any) -> bool:
+    if isinstance(expected, float | int) and not isinstance(expected, bool):
+        return bool(actual == pytest.approx(expected, rel=1e-9, abs=1e-9))
+    if isinstance(expected, str) and isinstance(actual, str) and expected.endswith("Z"):
+        return datetime.fromisoformat(actual) == datetime.fromisoformat(expected)
+    return bool(actual == expected)
+
+
+@pytest.mark.parametrize("case_file", CASES, ids=[c.parent.name for c in CASES])
+def test_rollup_case(case_file: Path, influx: InfluxClient,
+                     make_client: Callable[..., TestClient]) -> None:
+    case = yaml.safe_load(case_file.read_text())
+    client = make_client(integral_max_gap_s=300)
+    _load(influx, case)
+    _rollup(influx, case)
+    response = client.get(f"/sites/ariege/equipment/{case['equipment']}/indicators",
+                          params=case["request"])
+    assert response.status_code == 200, response.text
+    body = response.json()
+    wrong = {path: (_dig(body, path), value) for path, value in case["expected"].items()
+             if not _same(_dig(body, path), value)}
+    assert not wrong, f"actual vs expected: {wrong}\nnotes: {body['notes']}"
+
+
+def test_band_rollups_of_another_band_are_not_used(
+        influx: InfluxClient, make_client: Callable[..., TestClient]) -> None:
+    """Rollups built against a band the api no longer uses give no figure and say why;
+    rebuilding them against the configured band gives it."""
+    case = yaml.safe_load(_FREEZER_CASE.read_text())
+    client = make_client()
+    _load(influx, case)
+    url = "/sites/ariege/equipment/freezer/indicators"
+    before = client.get(url, params=case["request"]).json()
+    assert before["freezer"]["share_of_time_in_band"] is None
+    _rollup(influx, case, bands={"cabinet_air_temp": (-25.0, -18.0)})
+    other = client.get(url, params=case["request"]).json()
+    assert other["freezer"]["share_of_time_in_band"] is None
+    assert any("time in band" in note and "dynamo api rollup" in note
+               for note in other["notes"]), other["notes"]
+    _rollup(influx, case)
+    body = client.get(url, params=case["request"]).json()
+    assert body["freezer"]["share_of_time_in_band"] == pytest.approx(970 / 978)
+    assert not any("time in band" in note for note in body["notes"])
+
+
+def test_export_names_each_part_of_a_split_activity(
+        influx: InfluxClient, make_client: Callable[..., TestClient]) -> None:
+    """The CSV export keeps one row per factor version, saying which part of the period and
+    which share of the activity it covers."""
+    case = yaml.safe_load(_FREEZER_CASE.read_text())
+    client = make_client()
+    _load(influx, case)
+    _rollup(influx, case)
+    response = client.get("/sites/ariege/exports/indicators.csv",
+                          params={**case["request"], "equipment": ["freezer"]})
+    assert response.status_code == 200, response.text
+    rows = [row for row in csv.DictReader(io.StringIO(response.text))
+            if row["indicator"] == "ghg.scope2.electric_energy"]
+    assert sorted((row["factor_version"], float(row["value"])) for row in rows) == [
+        ("2022", pytest.approx(386.88)), ("2023", pytest.approx(139.2))]
+    methods = {row["factor_version"]: row["method"] for row in rows}
+    assert "2022-11-30T23:00:00+00:00/2022-12-31T23:00:00+00:00 (75.6% of" in methods["2022"]
+    assert "(24.4% of the activity)" in methods["2023"]
