@@ -25,7 +25,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from alerting.engine import Engine
 from alerting.gammu import GammuNotifier, write_smsd_config
@@ -33,13 +35,14 @@ from alerting.notifier import FallbackNotifier
 from alerting.rules import load_alert_config
 from alerting.service import AlertService
 from alerting.store import AlertStore
-from dynamo.devservices import MosquittoProcess
+from dynamo.devservices import MosquittoProcess, wait_until
 from simulators import run_in_thread
 from telemetry.site import Broker
 
 REPO = Path(__file__).resolve().parents[2]
 FREEZER = REPO / "firmware-config" / "sites" / "ariege" / "freezer.yaml"
 POLL_S = 1.0
+T = TypeVar("T")
 
 
 def main() -> None:
@@ -114,12 +117,21 @@ rules:
     report(latencies)
 
 
-def until(condition, deadline: float, what: str):  # type: ignore[no-untyped-def]
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.005)
-    return value
+def until(condition: Callable[[], T], deadline: float, what: str) -> T:
+    """`wait_until` against the run's one deadline, polling tightly (latency is what is measured);
+    the condition's value, once true."""
+    value: list[T] = []
+
+    def holds() -> bool:
+        value[:] = [condition()]
+        return bool(value[0])
+
+    try:
+        wait_until(holds, timeout_s=max(0.0, round(deadline - time.monotonic(), 1)), what=what,
+                   interval_s=0.005)
+    except TimeoutError as exc:
+        raise SystemExit(str(exc)) from None
+    return value[0]
 
 
 def report(latencies: list[float]) -> None:

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,23 +20,10 @@ from alerting.notifier import FallbackNotifier
 from alerting.rules import load_alert_config
 from alerting.service import AlertService
 from alerting.store import AlertStore
-from dynamo.devservices import MosquittoProcess
+from dynamo.devservices import MosquittoProcess, wait_until
 from simulators import run_in_thread
 from telemetry.influx.client import InfluxClient
 from telemetry.site import Broker
-
-
-def wait_for(condition: Callable[[], Any], *, timeout_s: float, what: str) -> Any:
-    """Poll a condition on a generous deadline (the suite shares a slow 2-core machine)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.2)
-
 
 REPO = Path(__file__).resolve().parents[2]
 FREEZER = REPO / "firmware-config" / "sites" / "ariege" / "freezer.yaml"
@@ -74,16 +60,19 @@ rules:
                                 str(FREEZER)], env=env, stdout=log, stderr=subprocess.STDOUT)
     service.start()
     try:
-        wait_for(service.connected.is_set, timeout_s=30, what="the alerting service")
-        wait_for(lambda: service.counters.messages >= 3, timeout_s=60,
-                 what="the gateway's telemetry at the alerting service")
+        wait_until(service.connected.is_set, timeout_s=30, what="the alerting service")
+        wait_until(lambda: service.counters.messages >= 3, timeout_s=60,
+                   what="the gateway's telemetry at the alerting service")
         assert smsd.sent() == {}, "door closed: nothing must be sent yet"
         sims.models["freezer"].open_door(duration_s=40)
 
         # A long text goes as linked parts, one file each: wait for the whole of it.
-        [text] = wait_for(lambda: [t for t in smsd.sent().values()
-                                   if t.endswith("pour acquitter.")], timeout_s=60,
-                          what="the firing SMS sent by gammu-smsd")
+        def firing() -> list[str]:
+            return [t for t in smsd.sent().values() if t.endswith("pour acquitter.")]
+
+        wait_until(lambda: bool(firing()), timeout_s=60,
+                   what="the firing SMS sent by gammu-smsd")
+        [text] = firing()
         [history] = store.history()
         alert_id = history.alert.id
         assert text.startswith(f"[DYNAMO] Alerte n°{alert_id} – Cellule de surgélation : "
@@ -93,25 +82,24 @@ rules:
         now = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         drop_inbound_sms(phone_dir=smsd.phone, number=ASTREINTE, text=f"Ok {alert_id}",
                          sent_utc=now)
-        wait_for(lambda: store.get(alert_id).acked_by == "astreinte",
-                 timeout_s=60, what="the acknowledgement by SMS reply")
+        wait_until(lambda: store.get(alert_id).acked_by == "astreinte",
+                   timeout_s=60, what="the acknowledgement by SMS reply")
         [ack] = store.acks(alert_id=alert_id)
         assert (ack.accepted, ack.phone, ack.text) == (True, ASTREINTE, f"Ok {alert_id}")
 
-        wait_for(lambda: store.get(alert_id).state == "resolved",
-                 timeout_s=90, what="the door to close and the alert to resolve")
-        texts = wait_for(lambda: [t for t in smsd.sent().values()
-                                  if t.startswith(f"[DYNAMO] Fin d'alerte n°{alert_id}")],
-                         timeout_s=30, what="the end-of-alert SMS")
-        assert texts
+        wait_until(lambda: store.get(alert_id).state == "resolved",
+                   timeout_s=90, what="the door to close and the alert to resolve")
+        wait_until(lambda: any(t.startswith(f"[DYNAMO] Fin d'alerte n°{alert_id}")
+                               for t in smsd.sent().values()),
+                   timeout_s=30, what="the end-of-alert SMS")
         kinds = [n.kind for n in store.notifications(alert_id=alert_id)]
         assert kinds == ["firing", "ack", "resolved"]
         assert all(n.result == "sent" and n.notifier == "gammu"
                    for n in store.notifications(alert_id=alert_id))
         # The modem's own word: gammu-smsd moved each file to its sent folder.
-        wait_for(lambda: all(n.outcome == "sent_by_modem"
-                             for n in store.notifications(alert_id=alert_id)),
-                 timeout_s=30, what="gammu-smsd to report every SMS sent")
+        wait_until(lambda: all(n.outcome == "sent_by_modem"
+                               for n in store.notifications(alert_id=alert_id)),
+                   timeout_s=30, what="gammu-smsd to report every SMS sent")
 
         series = influx.query("SELECT alert_id, title FROM alert_events GROUP BY event")
         events = {s.tags["event"]: s.rows() for s in series}

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,7 +37,7 @@ from dashboards import (
     build_dashboards,
 )
 from dashboards.measurements import ALERT_EVENTS, COLLECTOR_STATUS, SEQUENCE_EVENTS
-from dynamo.devservices import InfluxdProcess, MosquittoProcess
+from dynamo.devservices import InfluxdProcess, MosquittoProcess, wait_until
 from simulators import run_in_thread
 from telemetry.influx.client import InfluxClient, Series
 from telemetry.influx.lineprotocol import line
@@ -49,14 +49,6 @@ MACHINES = ("dryer", "freezer", "packaging")
 READINGS_PER_SENSOR = 3  # enough for a difference over two intervals
 INTERVAL = "5s"  # $__interval: the fastest poll period, so that intervals hold readings
 FILLED_BY_TEST = {ALERT_EVENTS, COLLECTOR_STATUS, SEQUENCE_EVENTS}
-
-
-def _wait(condition: Callable[[], bool], *, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.5)
 
 
 @dataclass
@@ -136,7 +128,8 @@ def filled(influxd: InfluxdProcess, mosquitto: MosquittoProcess,
             counts = {s.tags["sensor"]: s.values[0][1] for s in series}
             return all(counts.get(sensor, 0) >= READINGS_PER_SENSOR for sensor in sensors)
 
-        _wait(complete, timeout_s=75, what=f"{READINGS_PER_SENSOR} readings of every sensor")
+        wait_until(complete, timeout_s=75, what=f"{READINGS_PER_SENSOR} readings of every sensor",
+                   interval_s=0.5)
         influx.write(_event_lines(int(time.time() * 1000)))
         rollup = subprocess.run([sys.executable, "-m", "dynamo", "api", "rollup", "--hours", "2"],
                                 env=env, capture_output=True, timeout=120)

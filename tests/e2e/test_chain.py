@@ -10,9 +10,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dynamo.devservices import InfluxdProcess, MosquittoProcess, free_port
+from dynamo.devservices import InfluxdProcess, MosquittoProcess, free_port, wait_until
 from simulators import RunningSimulators, run_in_thread
 from telemetry.datatypes import DataType
 from telemetry.influx.client import InfluxClient
@@ -38,14 +37,6 @@ class Chain:
     influx: InfluxClient
     processes: dict[str, subprocess.Popen[bytes]]
     logs: Path
-
-
-def _wait(condition: Callable[[], bool], *, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.25)
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +92,7 @@ def chain(influxd: InfluxdProcess, mosquitto: MosquittoProcess,
 
     influx = InfluxClient(url=influxd.url, database=database)
     try:
-        _wait(healthy, timeout_s=60, what="the api to be healthy")
+        wait_until(healthy, timeout_s=60, what="the api to be healthy", interval_s=0.25)
         yield Chain(sims=sims, api=api, influx=influx, processes=processes, logs=workdir)
     finally:
         for process in processes.values():
@@ -129,8 +120,8 @@ def _good_times(chain: Chain, sensor: str) -> list[int]:
     ("dryer", "dryer.pv_energy"),
 ])
 def test_energy_matches_the_simulator_truth(chain: Chain, machine: str, sensor: str) -> None:
-    _wait(lambda: len(_good_times(chain, sensor)) >= 5, timeout_s=60,
-          what=f"five readings of {sensor}")
+    wait_until(lambda: len(_good_times(chain, sensor)) >= 5, timeout_s=60,
+               what=f"five readings of {sensor}", interval_s=0.25)
     times = _good_times(chain, sensor)
     start_ms, end_ms = times[0], times[-1]
     start = datetime.fromtimestamp(start_ms / 1000, UTC).isoformat()
@@ -173,7 +164,7 @@ def test_latest_readings_match_what_the_simulator_serves(chain: Chain, machine: 
         body = chain.api.get(f"/sites/ariege/equipment/{machine}/latest").json()
         return {r["sensor"] for r in body["readings"]} == set(sensors)
 
-    _wait(complete, timeout_s=60, what=f"a reading of every {machine} sensor")
+    wait_until(complete, timeout_s=60, what=f"a reading of every {machine} sensor", interval_s=0.25)
     body = chain.api.get(f"/sites/ariege/equipment/{machine}/latest").json()
     truth = chain.sims.truth(machine)
     model = chain.sims.models[machine]
@@ -209,5 +200,5 @@ def test_gateways_announce_themselves(chain: Chain) -> None:
         series = chain.influx.query("SELECT last(online) FROM gateway_status GROUP BY gateway")
         return {s.tags["gateway"] for s in series if s.values[0][1] == 1}
 
-    _wait(lambda: online() == {f"{m}-gw" for m in MACHINES}, timeout_s=30,
-          what="three gateways online")
+    wait_until(lambda: online() == {f"{m}-gw" for m in MACHINES}, timeout_s=30,
+               what="three gateways online", interval_s=0.25)

@@ -12,8 +12,7 @@ import json
 import secrets
 import struct
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -163,16 +162,6 @@ class Subscriber:
     def close(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
-
-
-def wait_for(condition: Callable[[], bool], *, timeout_s: float, what: str,
-             every_s: float = 0.1) -> None:
-    """Poll `condition` until true; fail with `what` after a generous deadline."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(every_s)
 
 
 def write_config(path: Path, *, broker: Broker, spool_dir: Path,

@@ -14,11 +14,10 @@ from gwkit import (
     float_words,
     meter_device,
     running,
-    wait_for,
     write_config,
 )
 
-from dynamo.devservices import MosquittoProcess
+from dynamo.devservices import MosquittoProcess, wait_until
 from gateway.clock import clock_synced, kernel_clock_synced
 from telemetry.loader import load_gateway_config
 
@@ -51,13 +50,13 @@ def test_an_unsynchronised_clock_flags_readings_and_status_until_it_syncs(
                             topic=f"dynamo/v1/{site}/#")
     try:
         with running(config, clock=lambda: synced[0]):
-            wait_for(lambda: len(subscriber.telemetry()) >= 3, timeout_s=30, what="telemetry")
+            wait_until(lambda: len(subscriber.telemetry()) >= 3, timeout_s=30, what="telemetry")
             assert all(m["clock_synced"] is False for m in subscriber.telemetry())
             assert subscriber.statuses()[-1]["clock_synced"] is False
             synced[0] = True  # NTP answered
-            wait_for(lambda: subscriber.telemetry()[-1]["clock_synced"] is True
-                     and subscriber.statuses()[-1]["clock_synced"] is True, timeout_s=30,
-                     what="readings and status to say the clock is synchronised")
+            wait_until(lambda: subscriber.telemetry()[-1]["clock_synced"] is True
+                       and subscriber.statuses()[-1]["clock_synced"] is True, timeout_s=30,
+                       what="readings and status to say the clock is synchronised")
     finally:
         subscriber.close()
 
@@ -72,7 +71,7 @@ def test_readings_stamped_before_the_clock_was_set_are_corrected_in_the_spool(
         spool_dir=tmp_path / "spool", devices=[meter_device(meter, interval=0.2)],
         extra={"status_interval_s": 1}))
     subscriber = Subscriber(broker=broker_settings(own_broker, "collector"))
-    wait_for(subscriber.subscribed.is_set, timeout_s=30, what="the subscription")
+    wait_until(subscriber.subscribed.is_set, timeout_s=30, what="the subscription")
     # Boot without network: no uplink, no NTP, and fake-hwclock's date a day behind.
     own_broker.stop()
     behind_s = [86_400.0]
@@ -80,14 +79,14 @@ def test_readings_stamped_before_the_clock_was_set_are_corrected_in_the_spool(
     try:
         with running(config, clock=lambda: synced[0],
                      now=lambda: time.time() - behind_s[0]) as gateway:
-            wait_for(lambda: gateway.spool.next_seq >= 8, timeout_s=30,
-                     what="polls spooled while offline")
+            wait_until(lambda: gateway.spool.next_seq >= 8, timeout_s=30,
+                       what="polls spooled while offline")
             behind_s[0], synced[0] = 0.0, True  # the network came back: NTP set the clock
-            wait_for(lambda: gateway.restamped >= 8, timeout_s=30,
-                     what="the spooled messages re-stamped")
+            wait_until(lambda: gateway.restamped >= 8, timeout_s=30,
+                       what="the spooled messages re-stamped")
             own_broker.start()
-            wait_for(lambda: len(subscriber.telemetry()) >= gateway.restamped + 3,
-                     timeout_s=60, what="the backlog at the subscriber")
+            wait_until(lambda: len(subscriber.telemetry()) >= gateway.restamped + 3,
+                       timeout_s=60, what="the backlog at the subscriber")
         now_ms = time.time() * 1000
         stamps = [m["ts"] for m in subscriber.telemetry()]
         # Nothing a day old: every message is within the test's own duration.

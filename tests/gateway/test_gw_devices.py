@@ -15,11 +15,10 @@ from gwkit import (
     float_words,
     meter_device,
     running,
-    wait_for,
     write_config,
 )
 
-from dynamo.devservices import MosquittoProcess
+from dynamo.devservices import MosquittoProcess, wait_until
 from telemetry.loader import load_gateway_config
 
 
@@ -52,17 +51,17 @@ def test_a_dead_and_a_hung_device_leave_the_others_on_time_and_recover(
                             topic=f"dynamo/v1/{site}/#")
     try:
         with running(config) as gateway:
-            wait_for(lambda: all(len(_of(subscriber, d)) >= 3 for d in
-                                 ("steady", "dying", "hanging")), timeout_s=30,
-                     what="every device polled")
+            wait_until(lambda: all(len(_of(subscriber, d)) >= 3 for d in
+                                   ("steady", "dying", "hanging")), timeout_s=30,
+                       what="every device polled")
             dying.stop()  # the cable is pulled
             hanging.silent = True  # the converter still accepts, and never answers
-            wait_for(lambda: gateway.health["dying"] == "no connection"
-                     and gateway.health["hanging"] == "timeout", timeout_s=30,
-                     what="both failures in the gateway's health")
+            wait_until(lambda: gateway.health["dying"] == "no connection"
+                       and gateway.health["hanging"] == "timeout", timeout_s=30,
+                       what="both failures in the gateway's health")
             mark = len(_of(subscriber, "steady"))
-            wait_for(lambda: len(_of(subscriber, "steady")) >= mark + 20, timeout_s=30,
-                     what="the steady device's polls during the failures")
+            wait_until(lambda: len(_of(subscriber, "steady")) >= mark + 20, timeout_s=30,
+                       what="the steady device's polls during the failures")
             steady_ts = [m["ts"] for m in _of(subscriber, "steady")[mark:]]
             gaps = [b - a for a, b in itertools.pairwise(steady_ts)]
             # Had the others blocked it, gaps of ≥ 2000 ms (the hung device's timeout) show.
@@ -73,22 +72,22 @@ def test_a_dead_and_a_hung_device_leave_the_others_on_time_and_recover(
             dead = [r for m in _of(subscriber, "dying") for r in m["readings"]
                     if r["quality"] == "bad"]
             assert dead and {r["reason"] for r in dead} == {"no connection"}
-            wait_for(lambda: any(r.get("reason") == "timeout" for m in
-                                 _of(subscriber, "hanging") for r in m["readings"]),
-                     timeout_s=30, what="bad readings with reason timeout")
+            wait_until(lambda: any(r.get("reason") == "timeout" for m in
+                                   _of(subscriber, "hanging") for r in m["readings"]),
+                       timeout_s=30, what="bad readings with reason timeout")
             # ... and the status says so.
-            wait_for(lambda: any(s.get("devices", {}).get("dying") == "no connection"
-                                 for s in subscriber.statuses()), timeout_s=30,
-                     what="the dead device's health in a status message")
+            wait_until(lambda: any(s.get("devices", {}).get("dying") == "no connection"
+                                   for s in subscriber.statuses()), timeout_s=30,
+                       what="the dead device's health in a status message")
             # Plugged back in (same port): the device recovers by itself, within its back-off.
             dying.start()
             hanging.silent = False
-            wait_for(lambda: gateway.health["dying"] == "ok", timeout_s=30,
-                     what="the dead device to recover")
+            wait_until(lambda: gateway.health["dying"] == "ok", timeout_s=30,
+                       what="the dead device to recover")
             mark = len(_of(subscriber, "dying"))
-            wait_for(lambda: any(m["readings"][0].get("value") == 2.0
-                                 for m in _of(subscriber, "dying")[mark:]), timeout_s=30,
-                     what="good readings again from the recovered device")
+            wait_until(lambda: any(m["readings"][0].get("value") == 2.0
+                                   for m in _of(subscriber, "dying")[mark:]), timeout_s=30,
+                       what="good readings again from the recovered device")
     finally:
         subscriber.close()
 
@@ -108,13 +107,13 @@ def test_busy_answers_are_retried_and_reported_when_retries_run_out(
                             topic=f"dynamo/v1/{site}/#")
     try:
         with running(config):
-            wait_for(lambda: len(_of(subscriber, "patient")) >= 2
-                     and len(_of(subscriber, "impatient")) >= 2, timeout_s=30,
-                     what="both devices polled")
+            wait_until(lambda: len(_of(subscriber, "patient")) >= 2
+                       and len(_of(subscriber, "impatient")) >= 2, timeout_s=30,
+                       what="both devices polled")
             marks = {d: len(_of(subscriber, d)) for d in ("patient", "impatient")}
             patient.busy_answers = impatient.busy_answers = 2
-            wait_for(lambda: all(len(_of(subscriber, d)) >= marks[d] + 4 for d in marks),
-                     timeout_s=30, what="polls after the busy spell")
+            wait_until(lambda: all(len(_of(subscriber, d)) >= marks[d] + 4 for d in marks),
+                       timeout_s=30, what="polls after the busy spell")
         patient_after = _of(subscriber, "patient")[marks["patient"]:]
         impatient_after = _of(subscriber, "impatient")[marks["impatient"]:]
         # Two busy answers, two retries: every poll of the patient device still succeeds.

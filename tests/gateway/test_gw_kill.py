@@ -19,11 +19,10 @@ from gwkit import (
     broker_settings,
     float_words,
     meter_device,
-    wait_for,
     write_config,
 )
 
-from dynamo.devservices import InfluxdProcess, MosquittoProcess
+from dynamo.devservices import InfluxdProcess, MosquittoProcess, wait_until
 from gateway.spool import Spool
 from telemetry.influx.client import InfluxClient
 
@@ -66,8 +65,8 @@ def test_kill_9_while_streaming_loses_nothing_and_duplicates_nothing(
             before = len(subscriber.telemetry())
             gateway = spawn("gateway", "gateway", "run", "--config", str(config))
             if round_ % 2:  # every other round, make sure it streamed before the kill
-                wait_for(lambda b=before: len(subscriber.telemetry()) > b + 3,
-                         timeout_s=60, what=f"telemetry in round {round_}")
+                wait_until(lambda b=before: len(subscriber.telemetry()) > b + 3,
+                           timeout_s=60, what=f"telemetry in round {round_}")
             with contextlib.suppress(subprocess.TimeoutExpired):
                 gateway.wait(timeout=after_s)
             assert gateway.poll() is None, (logs / "gateway.log").read_text()[-3000:]
@@ -75,15 +74,15 @@ def test_kill_9_while_streaming_loses_nothing_and_duplicates_nothing(
             gateway.wait(timeout=15)
         # A last, clean run forwards what the killed ones left in the spool.
         gateway = spawn("gateway", "gateway", "run", "--config", str(config))
-        wait_for(lambda: len(subscriber.telemetry()) > 0 and _depth(spool_dir) == 0,
-                 timeout_s=60, what="the spool to drain")
+        wait_until(lambda: len(subscriber.telemetry()) > 0 and _depth(spool_dir) == 0,
+                   timeout_s=60, what="the spool to drain")
         gateway.send_signal(signal.SIGTERM)
         assert gateway.wait(timeout=30) == 0, (logs / "gateway.log").read_text()[-3000:]
 
         committed = Spool(path=spool_dir / "spool.sqlite").next_seq
         assert committed > 50, "too few polls to prove anything"
-        wait_for(lambda: {m["seq"] for m in subscriber.telemetry()} == set(range(committed)),
-                 timeout_s=60, what="every committed sequence number at a subscriber")
+        wait_until(lambda: {m["seq"] for m in subscriber.telemetry()} == set(range(committed)),
+                   timeout_s=60, what="every committed sequence number at a subscriber")
         stamps = {m["ts"] for m in subscriber.telemetry()}
         assert len(stamps) == committed, "one poll, one timestamp"
 
@@ -91,8 +90,8 @@ def test_kill_9_while_streaming_loses_nothing_and_duplicates_nothing(
             series = influx.query(f"SELECT value FROM readings WHERE sensor = '{sensor}'")
             return [int(row["time"]) for s in series for row in s.rows()]
 
-        wait_for(lambda: len(stored("rig.meter.energy")) >= committed, timeout_s=60,
-                 what="every reading in InfluxDB")
+        wait_until(lambda: len(stored("rig.meter.energy")) >= committed, timeout_s=60,
+                   what="every reading in InfluxDB")
         for sensor in ("rig.meter.energy", "rig.meter.power"):
             times = stored(sensor)
             assert sorted(times) == sorted(stamps), f"{sensor}: missing or extra points"

@@ -16,11 +16,10 @@ from gwkit import (
     float_words,
     meter_device,
     running,
-    wait_for,
     write_config,
 )
 
-from dynamo.devservices import MosquittoProcess
+from dynamo.devservices import MosquittoProcess, wait_until
 from gateway.forwarder import Forwarder
 from gateway.publisher import Publisher
 from gateway.spool import Spool
@@ -42,20 +41,20 @@ def test_a_broker_outage_delays_data_and_loses_none(
     subscriber = Subscriber(broker=broker_settings(own_broker, "collector"))
     try:
         with running(config) as gateway:
-            wait_for(lambda: len(subscriber.telemetry()) >= 5, timeout_s=30,
-                     what="live telemetry")
+            wait_until(lambda: len(subscriber.telemetry()) >= 5, timeout_s=30,
+                       what="live telemetry")
             own_broker.stop()
             seq_at_outage = gateway.spool.next_seq
-            wait_for(lambda: gateway.spool.next_seq >= seq_at_outage + 30, timeout_s=30,
-                     what="polls spooled during the outage")
+            wait_until(lambda: gateway.spool.next_seq >= seq_at_outage + 30, timeout_s=30,
+                       what="polls spooled during the outage")
             assert gateway.forwarder.depth >= 25, "polls during the outage must wait on disk"
             own_broker.start()
-            wait_for(lambda: gateway.forwarder.depth < 5 and gateway.spool.next_seq
-                     >= seq_at_outage + 45, timeout_s=60, what="the backlog to drain")
+            wait_until(lambda: gateway.forwarder.depth < 5 and gateway.spool.next_seq
+                       >= seq_at_outage + 45, timeout_s=60, what="the backlog to drain")
         committed = Spool(path=tmp_path / "spool" / "spool.sqlite").next_seq
         seqs = lambda: {m["seq"] for m in subscriber.telemetry()}  # noqa: E731
-        wait_for(lambda: seqs() == set(range(committed)), timeout_s=30,
-                 what="every committed message at the subscriber")
+        wait_until(lambda: seqs() == set(range(committed)), timeout_s=30,
+                   what="every committed message at the subscriber")
         received = subscriber.telemetry()
         # Live data kept flowing: the readings are the meter's, each stamped at its poll.
         assert all(m["readings"][0]["value"] == 1234.5 for m in received)
@@ -105,8 +104,8 @@ def test_live_messages_overtake_a_long_backlog(
 
     try:
         asyncio.run(scenario())
-        wait_for(lambda: len(subscriber.telemetry()) >= backlog + 1, timeout_s=60,
-                 what="the backlog and the live message")
+        wait_until(lambda: len(subscriber.telemetry()) >= backlog + 1, timeout_s=60,
+                   what="the backlog and the live message")
         order = [m["seq"] for m in subscriber.telemetry()]
         assert sorted(set(order)) == list(range(backlog + 1))
         # The live message went out within a window or two of its commit, not after the
