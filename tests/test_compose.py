@@ -25,6 +25,7 @@ PROVISIONING = REPO / "dashboards" / "provisioning"
 
 SERVER_SERVICES = {"broker-init", "mosquitto", "influxdb", "grafana", "collector", "api"}
 DEMO_SERVICES = {"simulators", "gateway-dryer", "gateway-freezer", "gateway-packaging"}
+ALERTING_SERVICES = {"alerting"}
 # Innermost `${NAME}`, `${NAME:-default}`, `${NAME-default}`, `${NAME:?message}`: no `$`, `{`
 # or `}` inside, so nested defaults resolve from the inside out.
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^${}]*))?\}")
@@ -151,11 +152,13 @@ def _site_config(service: dict[str, Any]) -> dict[str, Any]:
 def test_the_stack_has_the_server_services_and_the_demo_profile(
     services: dict[str, dict[str, Any]],
 ) -> None:
-    assert set(services) == SERVER_SERVICES | DEMO_SERVICES
+    assert set(services) == SERVER_SERVICES | DEMO_SERVICES | ALERTING_SERVICES
     for name in SERVER_SERVICES:
         assert not services[name].get("profiles"), f"{name} must run without a profile"
     for name in DEMO_SERVICES:
         assert services[name].get("profiles") == ["demo"], f"{name} belongs to the demo profile"
+    for name in ALERTING_SERVICES:
+        assert services[name].get("profiles") == ["alerting"], f"{name}: alerting profile"
 
 
 def test_every_image_is_pinned_to_an_explicit_version(
@@ -190,7 +193,7 @@ def test_the_project_services_share_the_image_built_from_the_dockerfile(
     services: dict[str, dict[str, Any]],
 ) -> None:
     ours = {name for name, s in services.items() if "build" in s}
-    assert ours == {"collector", "api"} | DEMO_SERVICES
+    assert ours == {"collector", "api"} | DEMO_SERVICES | ALERTING_SERVICES
     images = {services[name]["image"] for name in ours}
     assert len(images) == 1
     for name in ours:
@@ -521,3 +524,13 @@ def test_docker_compose_config_accepts_the_file(tmp_path: Path, profile: str | N
                            "config", "--quiet"], capture_output=True, text=True, timeout=120,
                           env=clean, check=False)
     assert bare.returncode != 0 and "required variable" in bare.stderr
+
+
+def test_the_api_healthcheck_asks_a_route_the_api_serves(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    from api.app import create_app
+
+    probe = " ".join(services["api"]["healthcheck"]["test"])
+    [path] = re.findall(r"http://127\.0\.0\.1:8000(/[\w/]+)", probe)
+    assert path in {getattr(route, "path", None) for route in create_app().routes}
