@@ -25,7 +25,10 @@ _COUNTERS = {
     "rejected_points": ("rejected_points", "Points InfluxDB refused as invalid (400)"),
     "sequence_gaps": ("sequence_gap_messages", "Messages missing from gateways' sequences"),
     "sequence_repeats": ("sequence_repeats", "Messages received again (redeliveries)"),
-    "sequence_late": ("sequence_late", "Messages received after a later one"),
+    "sequence_late": ("sequence_late", "Missing messages that arrived after all (backlog)"),
+    "sequence_lost": ("sequence_lost", "Missing messages given up as lost"),
+    "sequence_stale": ("sequence_stale",
+                       "Messages below what the sequence tracker remembers (not classified)"),
     "sequence_resets": ("sequence_resets", "Gateways that restarted their numbering"),
 }
 
@@ -38,6 +41,9 @@ class _Exporter(_PrometheusCollector):
         counts = self._service.counters.snapshot()
         for key, (name, doc) in _COUNTERS.items():
             yield CounterMetricFamily(f"{_PREFIX}_{name}", doc, value=counts[key])
+        yield GaugeMetricFamily(f"{_PREFIX}_sequence_missing",
+                                "Messages skipped by gateways, neither arrived nor given up yet",
+                                value=counts["sequence_missing"])
         yield GaugeMetricFamily(f"{_PREFIX}_queue_depth",
                                 "Messages received, waiting for their write",
                                 value=self._service.queue_depth)

@@ -114,6 +114,6 @@ def status_line(status: Status, *, received_ms: int) -> str:
 
 def sequence_event_line(*, site: str, gateway: str, kind: str, seq: int, count: int,
                         time_ms: int) -> str:
-    """A gap (`count` messages never seen), a repeat (a redelivery) or a late arrival."""
+    """A sequence event (collector.sequence): `count` numbers for a gap or a loss, else 1."""
     return line(SEQUENCE_EVENTS, {"site": site, "gateway": gateway, "kind": kind},
                 {"seq": seq, "count": count}, time_ms)

@@ -40,7 +40,11 @@ _SEQUENCE_COUNTER = {
     SequenceEvent.REPEAT: "sequence_repeats",
     SequenceEvent.LATE: "sequence_late",
     SequenceEvent.RESET: "sequence_resets",
+    SequenceEvent.LOST: "sequence_lost",
+    SequenceEvent.STALE: "sequence_stale",
 }
+# How each event moves the number of messages missing (open gaps).
+_MISSING_DELTA = {SequenceEvent.GAP: 1, SequenceEvent.LATE: -1, SequenceEvent.LOST: -1}
 
 
 @dataclass
@@ -53,10 +57,13 @@ class Counters:
     retries: int = 0
     dead_letters: int = 0
     rejected_points: int = 0
-    sequence_gaps: int = 0  # messages missing, summed over the gaps seen
+    sequence_gaps: int = 0  # messages skipped, summed over the gaps seen (filled or not)
     sequence_repeats: int = 0
-    sequence_late: int = 0
+    sequence_late: int = 0  # skipped messages that arrived after all (a backlog's)
+    sequence_lost: int = 0  # skipped messages given up (see collector.sequence)
+    sequence_stale: int = 0
     sequence_resets: int = 0
+    sequence_missing: int = 0  # a gauge: skipped messages neither arrived nor given up yet
     last_write_ms: int = 0
     lag_ms: int = 0  # at the last write: now − the oldest gateway timestamp of the batch
     held: int = 0  # a gauge: messages received and not yet acknowledged (≤ receive_maximum)
@@ -216,14 +223,17 @@ class Collector:
             return
         lines = decoded.lines
         if self._sequences is not None and decoded.seq is not None:
+            ts = decoded.ts or now_ms
             seen = self._sequences.observe(site=decoded.site, gateway=decoded.gateway,
-                                           seq=decoded.seq)
-            if seen is not None:
-                self.counters.add(**{_SEQUENCE_COUNTER[seen.kind]: seen.count})
+                                           seq=decoded.seq, ts=ts)
+            if seen:
+                deltas = {_SEQUENCE_COUNTER[o.kind]: o.count for o in seen}
+                missing = sum(_MISSING_DELTA.get(o.kind, 0) * o.count for o in seen)
+                self.counters.add(sequence_missing=missing, **deltas)
                 # The event's time is the message's own: a redelivery rewrites the same point.
-                lines = [*lines, sequence_event_line(
-                    site=decoded.site, gateway=decoded.gateway, kind=seen.kind, seq=seen.seq,
-                    count=seen.count, time_ms=decoded.ts or now_ms)]
+                lines = [*lines, *(sequence_event_line(
+                    site=decoded.site, gateway=decoded.gateway, kind=o.kind, seq=o.seq,
+                    count=o.count, time_ms=ts) for o in seen)]
         self.counters.add(held=1)
         self._queue.put(_Item(lines, message.mid, message.qos, self._generation, decoded.ts))
 

@@ -80,7 +80,7 @@ def raw_rate(influxd: InfluxdProcess, batch: list[Telemetry], *, database: str,
         http.post("/write", params={"db": database, "precision": "ms"}, content=body,
                   headers=headers).raise_for_status()
 
-    pid = influxd_pid(influxd)
+    pid = service_pid(influxd)
     cpu_before = cpu_seconds(pid)
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=writers) as pool:
@@ -97,22 +97,27 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def influxd_pid(influxd: InfluxdProcess) -> int:
-    """The pid of our influxd, found by its configuration file on its command line."""
+def service_pid(service: InfluxdProcess | MosquittoProcess) -> int:
+    """The pid of our influxd or mosquitto, found by its configuration file on its command line."""
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
                 cmdline = (proc / "cmdline").read_bytes()
             except OSError:
                 continue
-            if str(influxd.config_file).encode() in cmdline:
+            if str(service.config_file).encode() in cmdline:
                 return int(proc.name)
-    raise RuntimeError("influxd's process not found")
+    raise RuntimeError(f"{service.config_file}'s process not found")
+
+
+# One keep-alive client: `httpx.get` builds a client (and its SSL context) per call, some
+# milliseconds of CPU, which polling every 20 ms would take from the cores under test.
+_METRICS_HTTP = httpx.Client(timeout=2)
 
 
 def metric(port: int, name: str) -> float:
     try:
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+        text = _METRICS_HTTP.get(f"http://127.0.0.1:{port}/metrics").text
     except httpx.HTTPError:
         return -1.0
     for row in text.splitlines():
@@ -124,9 +129,10 @@ def metric(port: int, name: str) -> float:
 def end_to_end_rate(influxd: InfluxdProcess, mosquitto: MosquittoProcess,
                     batch: list[Telemetry], workdir: Path, *, database: str,
                     batch_points: int, writers: int, receive_maximum: int,
-                    use_gzip: bool) -> tuple[float, int, int, float, float]:
+                    use_gzip: bool) -> tuple[float, int, int, dict[str, float]]:
     """Points/s from first publish to last confirmed write, points stored, the collector's peak
-    RSS (KiB) and CPU time (s) meanwhile, and influxd's CPU time (s)."""
+    RSS (KiB), and the CPU time (s) meanwhile of each process: the collector, influxd, mosquitto
+    and this one's publishing gateways (all share the machine's cores)."""
     points = sum(len(m.readings) for m in batch)
     port = free_port()
     env = {**os.environ, "DYNAMO_MQTT_HOST": mosquitto.host,
@@ -175,8 +181,9 @@ def end_to_end_rate(influxd: InfluxdProcess, mosquitto: MosquittoProcess,
 
         watcher = threading.Thread(target=watch_rss, daemon=True)
         watcher.start()
-        cpu_before = cpu_seconds(collector.pid)
-        influxd_cpu_before = cpu_seconds(influxd_pid(influxd))
+        pids = {"collector": collector.pid, "influxd": service_pid(influxd),
+                "mosquitto": service_pid(mosquitto), "publisher": os.getpid()}
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         start = time.perf_counter()
         infos: list[mqtt.MQTTMessageInfo] = []
         for (topic, payload), message in zip(payloads, batch, strict=True):
@@ -189,8 +196,7 @@ def end_to_end_rate(influxd: InfluxdProcess, mosquitto: MosquittoProcess,
                 break
             time.sleep(0.02)
         elapsed = time.perf_counter() - start
-        cpu_s = cpu_seconds(collector.pid) - cpu_before
-        influxd_cpu_s = cpu_seconds(influxd_pid(influxd)) - influxd_cpu_before
+        cpu_s = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
         done.set()
         for client in clients.values():
             client.disconnect()
@@ -199,7 +205,7 @@ def end_to_end_rate(influxd: InfluxdProcess, mosquitto: MosquittoProcess,
         collector.send_signal(signal.SIGTERM)
         collector.wait(timeout=60)
     stored = count_points(InfluxClient(url=influxd.url, database=database))
-    return points / elapsed, stored, rss_peak[0], cpu_s, influxd_cpu_s
+    return points / elapsed, stored, rss_peak[0], cpu_s
 
 
 def main() -> None:
@@ -229,25 +235,23 @@ def main() -> None:
                 raw, raw_stored, raw_cpu = raw_rate(influxd, batch, database=f"raw{i}",
                                            batch_points=args.batch_points, writers=args.writers,
                                            use_gzip=not args.no_gzip)
-                e2e, e2e_stored, rss_kib, cpu_s, e2e_influxd_cpu = end_to_end_rate(
+                e2e, e2e_stored, rss_kib, cpu_s = end_to_end_rate(
                     influxd, mosquitto, batch, workdir, database=f"e2e{i}",
                     batch_points=args.batch_points, writers=args.writers,
                     receive_maximum=args.receive_maximum, use_gzip=not args.no_gzip)
-                rows.append((raw, raw_stored, e2e, e2e_stored, rss_kib, cpu_s, raw_cpu,
-                             e2e_influxd_cpu))
+                rows.append((raw, raw_stored, e2e, e2e_stored, rss_kib, cpu_s, raw_cpu))
         finally:
             mosquitto.stop()
             influxd.stop()
     print(f"points: {points} in {args.messages} messages of {args.readings} readings; "
           f"batches of {args.batch_points}, {args.writers} writer(s), "
           f"gzip {'off' if args.no_gzip else 'on'}, cpus: {os.cpu_count()}")
-    for i, (raw, raw_stored, e2e, e2e_stored, rss_kib, cpu_s, raw_cpu, e2e_influxd_cpu) \
-            in enumerate(rows):
+    for i, (raw, raw_stored, e2e, e2e_stored, rss_kib, cpu_s, raw_cpu) in enumerate(rows):
+        cpu = ", ".join(f"{name} {seconds * 1e6 / points:.2f}" for name, seconds in cpu_s.items())
         print(f"round {i + 1}: raw influxd write {raw:>9,.0f} points/s (stored {raw_stored}, "
               f"influxd CPU {raw_cpu * 1e6 / points:.2f} µs/point) | "
               f"end to end {e2e:>9,.0f} points/s (stored {e2e_stored}, collector peak RSS "
-              f"{rss_kib / 1024:.0f} MiB, collector CPU {cpu_s * 1e6 / points:.2f} µs/point, "
-              f"influxd CPU {e2e_influxd_cpu * 1e6 / points:.2f} µs/point) | "
+              f"{rss_kib / 1024:.0f} MiB; CPU µs/point: {cpu}) | "
               f"ratio {e2e / raw:.2f} | lost {points - e2e_stored}")
     raws = [row[0] for row in rows]
     e2es = [row[2] for row in rows]

@@ -16,18 +16,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from dynamo.devservices import MosquittoProcess
+from dynamo.devservices import MosquittoProcess, wait_until
 from telemetry.mqtt import connect, make_client
 from telemetry.site import Broker
 from telemetry.topics import telemetry_topic
-
-
-def _wait(condition: Callable[[], bool], timeout_s: float = 15) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 def _connack(mosquitto: MosquittoProcess, username: str | None, password: str | None) -> Any:
@@ -41,7 +33,7 @@ def _connack(mosquitto: MosquittoProcess, username: str | None, password: str | 
     client.connect(mosquitto.host, mosquitto.port)
     client.loop_start()
     try:
-        _wait(lambda: bool(answers))
+        wait_until(lambda: bool(answers), timeout_s=15, what="the CONNACK", interval_s=0.05)
     finally:
         client.disconnect()
         client.loop_stop()
@@ -94,14 +86,16 @@ class _Publisher:
         self.client = make_client(broker=broker, client_id=f"p-{uuid.uuid4().hex[:6]}")
         self.client.on_publish = self._acked
         connect(self.client, broker)
-        _wait(self.client.is_connected)
+        wait_until(self.client.is_connected, timeout_s=15,
+                   what=f"{broker.username}'s connection", interval_s=0.05)
 
     def _acked(self, _c: mqtt.Client, _u: Any, mid: int, reason: Any, _p: Any) -> None:
         self.acks[mid] = reason
 
     def publish(self, topic: str) -> Any:
         info = self.client.publish(topic, b"{}", qos=1)
-        _wait(lambda: info.mid in self.acks)
+        wait_until(lambda: info.mid in self.acks, timeout_s=15, what=f"the PUBACK of {topic}",
+                   interval_s=0.05)
         return self.acks[info.mid]
 
     def close(self) -> None:
@@ -136,7 +130,8 @@ def test_gateway_writes_only_below_its_own_prefix(broker_for: Callable[[str], Br
     assert other.is_failure and other.value == 0x87  # Not authorized
     assert outside.is_failure
     # The collector reads everything it may: its messages arrive, the refused ones never do.
-    _wait(lambda: telemetry_topic(site, "dryer-gw", "dryer-end") in collector_listener.seen())
+    wait_until(lambda: telemetry_topic(site, "dryer-gw", "dryer-end") in collector_listener.seen(),
+               timeout_s=15, what="the last message at the collector", interval_s=0.05)
     assert collector_listener.seen() == [telemetry_topic(site, "dryer-gw", "dryer"),
                                          telemetry_topic(site, "dryer-gw", "dryer-end")]
 
@@ -150,8 +145,11 @@ def test_collector_reads_every_gateway_and_gateways_only_their_own(
         for gw, publisher in publishers.items():
             assert not publisher.publish(telemetry_topic(site, gw, "x")).is_failure
         expected = {telemetry_topic(site, gw, "x") for gw in publishers}
-        _wait(lambda: set(collector_listener.seen()) == expected)
-        _wait(lambda: telemetry_topic(site, "freezer-gw", "x") in snooping.seen())
+        wait_until(lambda: set(collector_listener.seen()) == expected, timeout_s=15,
+                   what="both gateways' messages at the collector", interval_s=0.05)
+        wait_until(lambda: telemetry_topic(site, "freezer-gw", "x") in snooping.seen(),
+                   timeout_s=15, what="the freezer's own message at the snooper",
+                   interval_s=0.05)
         time.sleep(0.3)  # the dryer's message would have reached the snooper by now
         assert snooping.seen() == [telemetry_topic(site, "freezer-gw", "x")]
     finally:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,8 @@ from hypothesis import strategies as st
 from collector import Collector, DeadLetterStore
 from collector.writer import INFLUX_WRITE_TOPIC
 from dynamo.cli import main
+from dynamo.devservices import wait_until
 from telemetry.influx.client import InfluxClient
-from telemetry.mqtt import connect, make_client
-from telemetry.site import Broker
 from telemetry.topics import telemetry_topic
 
 SITE = f"h{uuid.uuid4().hex[:8]}"
@@ -32,14 +30,6 @@ def _valid(seq: int = 1) -> dict[str, Any]:
     return {"v": 1, "site": SITE, "gateway": "test-gw", "equipment": "dryer", "device": "m",
             "seq": seq, "ts": T0 + seq,
             "readings": [{"sensor": "dryer.power", "value": 1.5, "unit": "W"}]}
-
-
-def _wait(condition: Callable[[], bool], timeout_s: float = 15) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
 
 
 # Each mutation breaks a rule of docs/mqtt.md, so every result is malformed by construction.
@@ -78,29 +68,6 @@ malformed = st.one_of(
 )
 
 
-@pytest.fixture
-def collector(broker_for: Callable[[str], Broker], influx: InfluxClient,
-              tmp_path: Path) -> Iterator[Collector]:
-    service = Collector(broker=broker_for("collector"), influx=influx,
-                        dead_letters=DeadLetterStore(tmp_path / "dead.sqlite"),
-                        client_id=f"collector-{uuid.uuid4().hex[:6]}", flush_interval_s=0.05)
-    service.start()
-    assert service.connected.wait(10)
-    time.sleep(0.2)
-    yield service
-    service.stop()
-
-
-@pytest.fixture
-def gateway(broker_for: Callable[[str], Broker]) -> Iterator[mqtt.Client]:
-    client = make_client(broker=broker_for("test-gw"), client_id=f"gw-{uuid.uuid4().hex[:6]}")
-    connect(client, broker_for("test-gw"))
-    _wait(client.is_connected)
-    yield client
-    client.disconnect()
-    client.loop_stop()
-
-
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(payload=malformed)
@@ -108,7 +75,8 @@ def test_malformed_payloads_are_each_dead_lettered(collector: Collector, gateway
                                                    payload: bytes) -> None:
     before = collector.counters.dead_letters
     gateway.publish(TOPIC, payload, qos=1).wait_for_publish(timeout=10)
-    _wait(lambda: collector.counters.dead_letters == before + 1)
+    wait_until(lambda: collector.counters.dead_letters == before + 1, timeout_s=15,
+               what="the payload's dead letter", interval_s=0.02)
     [letter] = collector.dead_letters.entries(limit=1, ids=[max(
         e.id for e in collector.dead_letters.entries(limit=10**6))])
     assert letter.payload == payload and letter.topic == TOPIC and letter.reason
@@ -125,7 +93,8 @@ def test_collector_survives_malformed_payloads_and_still_writes(
         return [r["value"] for s in series for r in s.rows()]
 
     # Other traffic (a retained status) may reach the collector too: wait for these messages.
-    _wait(lambda: collector.counters.dead_letters >= 5 and bool(written()))
+    wait_until(lambda: collector.counters.dead_letters >= 5 and bool(written()), timeout_s=15,
+               what="five dead letters and the good point written", interval_s=0.02)
     assert collector.counters.dead_letters == 5
     assert written() == [1.5]
 

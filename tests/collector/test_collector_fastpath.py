@@ -108,3 +108,20 @@ def test_the_fast_path_accepts_every_valid_message_we_encode(message: Telemetry)
     fast = FastPath().lines(encode(message), **TOPIC)
     assert fast is not None
     assert fast == (telemetry_lines(message), message.seq, message.ts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(st.floats(allow_nan=False, allow_infinity=False)
+                       | st.integers(-(2**53), 2**53)
+                       | st.sampled_from([1e-4, 9.999e-5, 1e-5, -1e-7, 5e-324, 1e16, -1e16,
+                                          9999999999999998.0, 0.1 + 0.2, -0.0, 0, 2**53]),
+                       min_size=1, max_size=50))
+def test_the_fast_path_formats_every_number_as_the_model(values: list[float | int]) -> None:
+    """The fast path formats a message's numbers in one go (orjson), the model one by one (repr):
+    they must agree on every double, at the exponent boundaries above all."""
+    payload = json.dumps({
+        "v": 1, **TOPIC, "device": "meter", "seq": 1, "ts": 1_763_700_000_123,
+        "readings": [{"sensor": f"s{i}", "value": value} for i, value in enumerate(values)]})
+    fast = FastPath().lines(payload.encode(), **TOPIC)
+    assert fast is not None
+    assert fast[0] == telemetry_lines(decode_telemetry(payload.encode()))

@@ -11,20 +11,12 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from collector import Collector, DeadLetterStore, serve_metrics
-from dynamo.devservices import free_port
+from dynamo.devservices import free_port, wait_until
 from telemetry.influx.client import InfluxClient
 from telemetry.mqtt import connect, make_client
 from telemetry.payload import Reading, Telemetry, encode
 from telemetry.site import Broker
 from telemetry.topics import telemetry_topic
-
-
-def _wait(condition: Callable[[], bool], timeout_s: float = 15) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 def _scrape(port: int) -> dict[str, float]:
@@ -51,7 +43,8 @@ def test_metrics_count_what_happened(broker_for: Callable[[str], Broker], influx
         assert service.connected.wait(10)
         time.sleep(0.2)
         connect(gateway, broker_for("test-gw"))
-        _wait(gateway.is_connected)
+        wait_until(gateway.is_connected, timeout_s=15, what="the test gateway's connection",
+                   interval_s=0.05)
         sent_at_ms = int(time.time() * 1000)
         for seq in range(5):
             message = Telemetry(site=site, gateway="test-gw", equipment="dryer", device="m",
@@ -60,7 +53,8 @@ def test_metrics_count_what_happened(broker_for: Callable[[str], Broker], influx
                                                for k in range(4)))
             gateway.publish(topic, encode(message), qos=1)
         gateway.publish(topic, b"garbage", qos=1)
-        _wait(lambda: service.counters.points >= 20 and service.counters.dead_letters == 1)
+        wait_until(lambda: service.counters.points >= 20 and service.counters.dead_letters == 1,
+                   timeout_s=15, what="20 points written and one dead letter", interval_s=0.05)
         metrics = _scrape(port)
     finally:
         gateway.disconnect()

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from collector import Backoff, Collector, DeadLetterStore
-from dynamo.devservices import InfluxdProcess, MosquittoProcess, free_port
+from dynamo.devservices import InfluxdProcess, MosquittoProcess, free_port, wait_until
 from telemetry.influx.client import InfluxClient
 from telemetry.mqtt import connect, make_client
 from telemetry.payload import Reading, Telemetry, encode
@@ -33,14 +33,6 @@ from telemetry.topics import telemetry_topic
 REPO = Path(__file__).resolve().parents[2]
 GATEWAY = "test-gw"
 READINGS_PER_MESSAGE = 10
-
-
-def _wait(condition: Callable[[], bool], *, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +95,7 @@ class Gateway:
     def __init__(self, broker: Broker) -> None:
         self.client = make_client(broker=broker, client_id=f"gw-{uuid.uuid4().hex[:8]}")
         connect(self.client, broker)
-        _wait(self.client.is_connected, timeout_s=15, what="the gateway's connection")
+        wait_until(self.client.is_connected, timeout_s=15, what="the gateway's connection")
 
     def publish(self, sent: Sent, count: int, *, window: int = 50,
                 pause_s: float = 0.0) -> None:
@@ -145,8 +137,8 @@ def _stored(influx: InfluxClient, site: str) -> tuple[int, float]:
 
 
 def _assert_all_stored_once(influx: InfluxClient, sent: Sent, *, timeout_s: float) -> None:
-    _wait(lambda: _stored(influx, sent.site)[0] >= sent.points, timeout_s=timeout_s,
-          what=f"{sent.points} points in InfluxDB")
+    wait_until(lambda: _stored(influx, sent.site)[0] >= sent.points, timeout_s=timeout_s,
+               what=f"{sent.points} points in InfluxDB")
     time.sleep(0.5)  # anything extra would show now
     count, total = _stored(influx, sent.site)
     assert count == sent.points
@@ -223,7 +215,7 @@ def test_broker_restarts_lose_nothing(own_influxd: InfluxdProcess,
         publishing = threading.Thread(target=gateway.publish, args=(sent, 600),
                                       kwargs={"pause_s": 0.02}, daemon=True)
         publishing.start()
-        _wait(lambda: sent.messages >= 200, timeout_s=30, what="publishing under way")
+        wait_until(lambda: sent.messages >= 200, timeout_s=30, what="publishing under way")
         own_mosquitto.restart()
         publishing.join(timeout=120)
         assert not publishing.is_alive()
@@ -277,18 +269,19 @@ def test_three_shared_collectors_one_killed_lose_and_duplicate_nothing(
     sent = Sent(site=f"s{uuid.uuid4().hex[:8]}")
     victim, victim_port = next(iter(ports.items()))
     try:
-        _wait(lambda: all(_metric(p, "dynamo_collector_connected") == 1 for p in ports.values()),
-              timeout_s=60, what="three collectors connected")
+        wait_until(lambda: all(_metric(p, "dynamo_collector_connected") == 1
+                               for p in ports.values()),
+                   timeout_s=60, what="three collectors connected")
         time.sleep(0.5)  # SUBACKs
         publishing = threading.Thread(target=gateway.publish, args=(sent, 900),
                                       kwargs={"pause_s": 0.02}, daemon=True)
         publishing.start()
-        _wait(lambda: (_metric(victim_port, "dynamo_collector_messages_total") or 0) >= 50,
-              timeout_s=60, what="the victim's share of the load")
+        wait_until(lambda: (_metric(victim_port, "dynamo_collector_messages_total") or 0) >= 50,
+                   timeout_s=60, what="the victim's share of the load")
         # With InfluxDB down, the victim surely holds received, unwritten messages when killed.
         own_influxd.stop()
-        _wait(lambda: (_metric(victim_port, "dynamo_collector_unacknowledged") or 0) >= 20,
-              timeout_s=60, what="messages held by the victim")
+        wait_until(lambda: (_metric(victim_port, "dynamo_collector_unacknowledged") or 0) >= 20,
+                   timeout_s=60, what="messages held by the victim")
         processes[victim].send_signal(signal.SIGKILL)
         processes[victim].wait(timeout=10)
         own_influxd.start()
