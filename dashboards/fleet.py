@@ -30,7 +30,7 @@ def fleet_dashboard(site: SiteInfo, lang: Lang) -> Dashboard:
                            f"{q('polled')}")
     rate = _per_gateway(site, READINGS, f"count({q('value')})")
     gaps = _per_gateway(site, SEQUENCE_EVENTS, f"sum({q('count')})",
-                        where=(query.tag_is("kind", "gap"),))
+                        where=(query.tag_is("kind", "lost"),))  # a gap a backlog fills is no loss
     repeats = _per_gateway(site, SEQUENCE_EVENTS, f"sum({q('count')})",
                            where=(query.tag_is("kind", "repeat"),))
     failed = _per_gateway(site, READINGS, f"count({q('reason')})",

@@ -69,7 +69,7 @@ def _event_lines(now_ms: int) -> list[str]:
                                            "event": event},
                             {"alert_id": i + 1, "title": "test alert", "subject": machine,
                              "detail": "", "value": 1.0}, ts + offset))
-        for kind in ("gap", "repeat"):
+        for kind in ("gap", "lost", "repeat"):
             out.append(line(SEQUENCE_EVENTS, {"site": "ariege", "gateway": f"{machine}-gw",
                                               "kind": kind}, {"seq": 100 + i, "count": 2}, ts))
     for i in range(3):
