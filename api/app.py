@@ -14,7 +14,7 @@ from api.database import make_engine, migrate, sessions
 from api.deps import AUTHENTICATED
 from api.factors import FactorTable, GwpTable
 from api.references import References
-from api.rollups import RollupScheduler
+from api.rollups import EmissionInputs, RollupScheduler, top_ups_from
 from api.routes import (
     alerts,
     energy,
@@ -57,7 +57,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                 interval=timedelta(seconds=settings.api_rollup_interval_s),
                 lookback=timedelta(hours=settings.api_rollup_lookback_h),
                 around=timedelta(seconds=settings.boundary_lookaround_s),
-                max_gap=timedelta(seconds=settings.integral_max_gap_s))
+                max_gap=timedelta(seconds=settings.integral_max_gap_s),
+                emissions=EmissionInputs(factors=app.state.factors, gwp=app.state.gwp,
+                                         gwp_report=settings.api_gwp_report,
+                                         top_ups=top_ups_from(app.state.sessions)))
             rollups.start()
         app.state.rollups = rollups
         app.state.alert_history = AlertHistoryReader(settings.api_alert_db)

@@ -77,6 +77,17 @@ def factor_spans(table: FactorTable, *, factor_id: str | None, default_for: str,
     return spans
 
 
+def purchased_electricity(kwh: dict[str, float]) -> tuple[str, str, float] | None:
+    """(activity, energy source, kWh) of the electricity bought: the grid import where it is
+    metered, else everything the equipment used at its own feeder (no grid meter: all of it
+    was bought). Exported PV is not credited."""
+    if "grid_import" in kwh:
+        return "grid_import_energy", "grid_import", kwh["grid_import"]
+    if "electricity" in kwh:
+        return "electric_energy", "electricity", kwh["electricity"]
+    return None
+
+
 def refrigerant_emission(
     gwp: GwpTable, *, refrigerant: str, leaked_kg: float, report: str
 ) -> EmissionLine:

@@ -20,7 +20,13 @@ from sqlalchemy.orm import Session
 from api.eco2mix import SOURCE
 from api.evidence import RAW_LIMIT, Evidence
 from api.factors import FactorTable, GwpTable, UnknownFactor
-from api.ghg import emission_line, factor_spans, refrigerant_emission, summarise
+from api.ghg import (
+    emission_line,
+    factor_spans,
+    purchased_electricity,
+    refrigerant_emission,
+    summarise,
+)
 from api.periods import Period
 from api.records import Baseline, Batch, MaterialLot, RefrigerantTopUp
 from api.references import References
@@ -113,10 +119,10 @@ def compute(
 def _grid_intensity(inputs: Inputs, *, period: Period, kwh: dict[str, float],
                     notes: list[str]) -> GridIntensityOut | None:
     """Purchased electricity hour by hour (rollups) weighted by éCO2mix's hourly intensity."""
-    purchased = _purchased_electricity(kwh)
+    purchased = purchased_electricity(kwh)
     if purchased is None:
         return None
-    source = "grid_import" if purchased[0] == "grid_import_energy" else "electricity"
+    source = purchased[1]
     intensity = inputs.store.hourly_intensity(start=period.start, end=period.end)
     if not intensity:
         return None  # nothing imported for the period: not an error, nothing to say
@@ -151,26 +157,17 @@ def _batches(inputs: Inputs, *, period: Period, batch_id: int | None,
     return list(inputs.db.scalars(query))
 
 
-def _purchased_electricity(kwh: dict[str, float]) -> tuple[str, float] | None:
-    if "grid_import" in kwh:
-        return "grid_import_energy", kwh["grid_import"]
-    if "electricity" in kwh:
-        # No meter at the grid connection: everything the equipment used was bought.
-        return "electric_energy", kwh["electricity"]
-    return None
-
-
 def _emission_lines(inputs: Inputs, *, energy: EnergyBySourceOut, period: Period,
                     notes: list[str]) -> list[EmissionLine]:
     kwh = {s.source: s.energy_kwh for s in energy.sources}
     eq = inputs.equipment
     lines: list[EmissionLine] = []
     try:
-        purchased = _purchased_electricity(kwh)
+        purchased = purchased_electricity(kwh)
         if purchased is not None:
-            source = "grid_import" if purchased[0] == "grid_import_energy" else "electricity"
+            activity, source, quantity = purchased
             lines += _split_activity(
-                inputs, activity=purchased[0], quantity=purchased[1], unit="kWh",
+                inputs, activity=activity, quantity=quantity, unit="kWh",
                 default_for="electricity", scope=2, period=period, notes=notes,
                 measure=partial(_source_kwh, inputs, source))
         if "fuel" in kwh:

@@ -1,6 +1,7 @@
 """Hourly rollups: energy per equipment and source, statistics and counter increases per
-sensor, time per state — written back to InfluxDB as their own measurements so that long
-periods never scan raw readings (DESIGN §3.3; docs/influxdb-schema.md).
+sensor, time per state, emissions per scope and activity — written back to InfluxDB as their
+own measurements so that long periods never scan raw readings (DESIGN §3.3;
+docs/influxdb-schema.md).
 
 A run recomputes every hour of its range from raw readings and overwrites the points (same
 measurement, tags and hour): late data corrects the rollups at the next run, and running
@@ -12,11 +13,19 @@ from __future__ import annotations
 import bisect
 import logging
 import threading
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
 from api.energy import counter_delta
+from api.factors import FactorTable, GwpTable, UnknownFactor
+from api.ghg import emission_line, factor_spans, purchased_electricity, refrigerant_emission
 from api.periods import Period
+from api.records import RefrigerantTopUp
 from api.references import References, band_label
 from api.sites import EquipmentInfo, SensorInfo, SiteRegistry
 from api.sources import SOURCES, energy_from_samples
@@ -24,8 +33,15 @@ from api.states import time_in_band, time_per_value
 from api.store import ReadingsStore
 from telemetry.influx.client import InfluxError
 from telemetry.influx.lineprotocol import line
-from telemetry.influx.schema import BAND_HOURLY, ENERGY_HOURLY, SENSOR_HOURLY, STATE_HOURLY
+from telemetry.influx.schema import (
+    BAND_HOURLY,
+    ENERGY_HOURLY,
+    GHG_HOURLY,
+    SENSOR_HOURLY,
+    STATE_HOURLY,
+)
 from telemetry.roles import Kind
+from telemetry.units import convert
 
 log = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)
@@ -40,6 +56,45 @@ class RollupReport:
     end: datetime
     hours: int
     points: int
+
+
+@dataclass(frozen=True, slots=True)
+class TopUp:
+    """A refrigerant top-up record, as the emissions rollup reads it."""
+
+    at: datetime
+    refrigerant: str
+    mass_kg: float
+
+
+TopUpReader = Callable[[str, str, datetime, datetime], Sequence[TopUp]]
+
+
+def _no_top_ups(site: str, equipment: str, start: datetime, end: datetime) -> Sequence[TopUp]:
+    return ()
+
+
+def top_ups_from(sessions: sessionmaker[Session]) -> TopUpReader:
+    """Top-ups of an equipment in `[start, end)` from the api's relational database."""
+
+    def read(site: str, equipment: str, start: datetime, end: datetime) -> Sequence[TopUp]:
+        with sessions() as db:
+            rows = db.scalars(select(RefrigerantTopUp).filter_by(site=site, equipment=equipment)
+                              .where(RefrigerantTopUp.at >= start, RefrigerantTopUp.at < end))
+            return [TopUp(at=r.at, refrigerant=r.refrigerant, mass_kg=r.mass_kg) for r in rows]
+
+    return read
+
+
+@dataclass(frozen=True, slots=True)
+class EmissionInputs:
+    """What the `ghg_hourly` rollup multiplies activities by: the factor and GWP tables the
+    indicators use, the GWP report in force, and where refrigerant top-ups are recorded."""
+
+    factors: FactorTable = field(default_factory=FactorTable.load)
+    gwp: GwpTable = field(default_factory=GwpTable.load)
+    gwp_report: str = "AR4"
+    top_ups: TopUpReader = _no_top_ups
 
 
 def hour_floor(moment: datetime) -> datetime:
@@ -72,13 +127,108 @@ class _Samples:
         return samples[lo:hi + 1], unit
 
 
+def _emission_points(emissions: EmissionInputs, eq: EquipmentInfo, hour: datetime,
+                     kwh: dict[str, float], fuel_volume: list[tuple[float, str]],
+                     missing: set[str]) -> list[str]:
+    """The hour's emissions, one point per scope and activity, by the indicators' own rules
+    (api/ghg.py): purchased electricity (scope 2), fuel by energy and by volume (scope 1),
+    each times the version of its default factor valid at that hour."""
+    hour_ms = int(hour.timestamp() * 1000)
+    period = Period(start=hour, end=hour + HOUR, label=hour.isoformat())
+    activities: list[tuple[str, int, str, float, str]] = []  # default_for, scope, meter, q, unit
+    purchased = purchased_electricity(kwh)
+    if purchased is not None:
+        activities.append(("electricity", 2, purchased[0], purchased[2], "kWh"))
+    if "fuel" in kwh:
+        activities.append(("fuel_energy", 1, "fuel_energy", kwh["fuel"], "kWh"))
+    out: list[str] = []
+    for default_for, scope, meter, quantity, unit in activities:
+        try:
+            # A whole hour lies within one local day wherever the zone's offset is whole
+            # hours; elsewhere the factor in force at the start of the hour applies.
+            factor = factor_spans(emissions.factors, factor_id=None, default_for=default_for,
+                                  period=period, timezone=eq.timezone)[0][1]
+        except UnknownFactor as exc:
+            missing.add(str(exc))
+            continue
+        emitted = emission_line(factor, activity=meter, quantity=quantity, unit=unit,
+                                scope=scope)
+        out.append(_ghg_point(eq, hour_ms, default_for, emitted.scope, emitted.co2e_kg,
+                              quantity, unit, meter, factor.id, factor.version, factor.value))
+    if fuel_volume:
+        try:
+            factor = factor_spans(emissions.factors, factor_id=None, default_for="fuel_volume",
+                                  period=period, timezone=eq.timezone)[0][1]
+        except UnknownFactor as exc:
+            missing.add(str(exc))
+        else:
+            # Several volume meters: one point, their volumes in the factor's unit summed.
+            volume = sum(convert(q, from_unit=u, to_unit=factor.activity_unit)
+                         for q, u in fuel_volume)
+            emitted = emission_line(factor, activity="fuel_volume", quantity=volume,
+                                    unit=factor.activity_unit, scope=1)
+            out.append(_ghg_point(eq, hour_ms, "fuel_volume", 1, emitted.co2e_kg, volume,
+                                  factor.activity_unit, "fuel_volume", factor.id,
+                                  factor.version, factor.value))
+    return out
+
+
+def _ghg_point(eq: EquipmentInfo, hour_ms: int, activity: str, scope: int, co2e_kg: float,
+               quantity: float, unit: str, meter: str, factor_id: str, version: str,
+               value: float) -> str:
+    # Every field every time: a rewrite of the point must leave nothing of the old one.
+    fields: dict[str, float | str] = {
+        "co2e_kg": float(co2e_kg), "quantity": float(quantity), "quantity_unit": unit,
+        "meter": meter, "factor_id": factor_id, "factor_version": version,
+        "factor_value": float(value)}
+    return line(GHG_HOURLY, {"site": eq.site, "equipment": eq.id, "scope": str(scope),
+                             "activity": activity}, fields, hour_ms)
+
+
+def _leak_points(emissions: EmissionInputs, store: ReadingsStore, eq: EquipmentInfo,
+                 start: datetime, end: datetime, missing: set[str]) -> list[str]:
+    """Refrigerant leaks: each top-up's CO2e in the hour the top-up was recorded at (a top-up
+    is the best estimate of what leaked since the last one, with no hour of its own). Hours
+    that hold a leak point but no top-up any more (a record deleted or moved) get a zero."""
+    by_hour: dict[int, list[tuple[float, float, str, str, float]]] = defaultdict(list)
+    for top_up in emissions.top_ups(eq.site, eq.id, start, end):
+        try:
+            leak = refrigerant_emission(emissions.gwp, refrigerant=top_up.refrigerant,
+                                        leaked_kg=top_up.mass_kg, report=emissions.gwp_report)
+        except UnknownFactor as exc:
+            missing.add(str(exc))
+            continue
+        hour_ms = int(hour_floor(top_up.at).timestamp() * 1000)
+        by_hour[hour_ms].append((leak.co2e_kg, leak.quantity, leak.factor_id,
+                                 leak.factor_version, leak.factor_value))
+    out = []
+    earlier = store.ghg_hourly(site=eq.site, equipment=eq.id, activity="refrigerant_leak",
+                               start=start, end=end)
+    for hour_ms in sorted(earlier.keys() - by_hour.keys()):
+        if earlier[hour_ms]:
+            out.append(_ghg_point(eq, hour_ms, "refrigerant_leak", 1, 0.0, 0.0, "kg",
+                                  "refrigerant_top_up", "", "", 0.0))
+    for hour_ms, leaks in sorted(by_hour.items()):
+        ids = sorted({leak[2] for leak in leaks})
+        co2e, kg = sum(leak[0] for leak in leaks), sum(leak[1] for leak in leaks)
+        # Two refrigerants in one hour: their mass-weighted GWP, so that co2e = kg × value.
+        out.append(_ghg_point(
+            eq, hour_ms, "refrigerant_leak", 1, co2e, kg, "kg", "refrigerant_top_up",
+            ",".join(ids), leaks[0][3], leaks[0][4] if len(ids) == 1 else co2e / kg))
+    return out
+
+
 def rollup_equipment(*, eq: EquipmentInfo, store: ReadingsStore, start: datetime,
                      end: datetime, around: timedelta, max_gap: timedelta,
-                     bands: dict[str, tuple[float, float]] | None = None) -> int:
+                     bands: dict[str, tuple[float, float]] | None = None,
+                     emissions: EmissionInputs | None = None) -> int:
     """Recompute and write the rollups of one equipment for the hours of `[start, end)`;
     `bands` (role → (low, high) °C, default `References.bands()`) are the bands whose time
-    below/within/above is kept."""
+    below/within/above is kept; `emissions` (default: the shipped factors, AR4, no top-ups)
+    what the hourly emissions are computed with."""
     bands = References.load().bands() if bands is None else bands
+    emissions = EmissionInputs() if emissions is None else emissions
+    missing: set[str] = set()
     first, last = hour_floor(start), hour_floor(end - timedelta(microseconds=1)) + HOUR
     samples = _Samples(store, eq, first, last, around)
     max_gap_ms = int(max_gap.total_seconds() * 1000)
@@ -91,6 +241,8 @@ def rollup_equipment(*, eq: EquipmentInfo, store: ReadingsStore, start: datetime
     while hour < last:
         hour_ms = int(hour.timestamp() * 1000)
         period = Period(start=hour, end=hour + HOUR, label=hour.isoformat())
+        kwh: dict[str, float] = {}
+        fuel_volume: list[tuple[float, str]] = []
         if energy_sensors:
 
             def fetch(sensor: SensorInfo, at: int = hour_ms) -> tuple[list[tuple[int, float]],
@@ -100,18 +252,21 @@ def rollup_equipment(*, eq: EquipmentInfo, store: ReadingsStore, start: datetime
             energy = energy_from_samples(equipment=eq, fetch=fetch, period=period,
                                          max_gap_ms=max_gap_ms)
             for figure in energy.sources:
+                kwh[figure.source] = figure.energy_kwh
                 lines.append(line(ENERGY_HOURLY, {**tags, "source": figure.source}, {
                     "energy_kwh": float(figure.energy_kwh), "method": figure.method,
                     "coverage": float(figure.coverage), "readings": float(figure.readings),
                     "resets": float(figure.resets)}, hour_ms))
         for sensor in eq.sensors:
             if sensor.role.kind is Kind.COUNTER:
-                window, _ = samples(sensor, hour_ms)
+                window, unit = samples(sensor, hour_ms)
                 delta = counter_delta(window, start_ms=hour_ms, end_ms=hour_ms + _HOUR_MS)
                 known = delta is not None and (delta.readings > 0
                                                or (delta.start_exact and delta.end_exact))
                 if delta is not None and known:
                     sensor_fields.setdefault((sensor.id, hour_ms), {})["increase"] = delta.delta
+                    if sensor.role.name == "fuel_volume":
+                        fuel_volume.append((delta.delta, unit))
             elif sensor.role.kind is Kind.STATE:
                 window, _ = samples(sensor, hour_ms)
                 spent = time_per_value(window, start_ms=hour_ms, end_ms=hour_ms + _HOUR_MS,
@@ -131,7 +286,12 @@ def rollup_equipment(*, eq: EquipmentInfo, store: ReadingsStore, start: datetime
                                       {"below_s": held.below_ms / 1000,
                                        "within_s": held.within_ms / 1000,
                                        "above_s": held.above_ms / 1000}, hour_ms))
+        lines += _emission_points(emissions, eq, hour, kwh, fuel_volume, missing)
         hour += HOUR
+    lines += _leak_points(emissions, store, eq, first, last, missing)
+    for reason in sorted(missing):
+        log.warning("ghg_hourly of %s/%s %s → %s: %s", eq.site, eq.id, first.isoformat(),
+                    last.isoformat(), reason)
     for sensor_id, hour_ms, stats in store.hourly_stats(site=eq.site, equipment=eq.id,
                                                        start=first, end=last):
         sensor_fields.setdefault((sensor_id, hour_ms), {}).update(stats)
@@ -145,10 +305,12 @@ def rollup_equipment(*, eq: EquipmentInfo, store: ReadingsStore, start: datetime
 def run_rollups(*, registry: SiteRegistry, store: ReadingsStore, start: datetime,
                 end: datetime, around: timedelta, max_gap: timedelta,
                 chunk: timedelta = timedelta(days=1),
-                bands: dict[str, tuple[float, float]] | None = None) -> RollupReport:
+                bands: dict[str, tuple[float, float]] | None = None,
+                emissions: EmissionInputs | None = None) -> RollupReport:
     """Rollups of every equipment for the hours of `[start, end)`, a `chunk` at a time (a
     year of 10-s readings is never held in memory at once)."""
     bands = References.load().bands() if bands is None else bands
+    emissions = EmissionInputs() if emissions is None else emissions
     points = 0
     first, last = hour_floor(start), hour_floor(end - timedelta(microseconds=1)) + HOUR
     for eq in registry.equipment.values():
@@ -156,7 +318,7 @@ def run_rollups(*, registry: SiteRegistry, store: ReadingsStore, start: datetime
         while piece < last:
             points += rollup_equipment(eq=eq, store=store, start=piece,
                                        end=min(piece + chunk, last), around=around,
-                                       max_gap=max_gap, bands=bands)
+                                       max_gap=max_gap, bands=bands, emissions=emissions)
             piece += chunk
     return RollupReport(start=first, end=last, hours=int((last - first) / HOUR), points=points)
 
@@ -165,8 +327,10 @@ class RollupScheduler:
     """Inside the api process: every `interval`, recompute the last `lookback` hours."""
 
     def __init__(self, *, registry: SiteRegistry, store: ReadingsStore, interval: timedelta,
-                 lookback: timedelta, around: timedelta, max_gap: timedelta) -> None:
+                 lookback: timedelta, around: timedelta, max_gap: timedelta,
+                 emissions: EmissionInputs | None = None) -> None:
         self._args = (registry, store, lookback, around, max_gap)
+        self._emissions = emissions
         self._interval = interval.total_seconds()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="rollups", daemon=True)
@@ -187,7 +351,7 @@ class RollupScheduler:
             try:
                 self.last_report = run_rollups(registry=registry, store=store,
                                                start=now - lookback, end=now, around=around,
-                                               max_gap=max_gap)
+                                               max_gap=max_gap, emissions=self._emissions)
                 self.last_error = None
             except InfluxError as exc:
                 # InfluxDB down: the next run recomputes the same hours; nothing is lost.

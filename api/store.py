@@ -11,6 +11,7 @@ from telemetry.influx.influxql import quote_ident, quote_string, tag_equals, tim
 from telemetry.influx.schema import (
     BAND_HOURLY,
     ENERGY_HOURLY,
+    GHG_HOURLY,
     GRID_INTENSITY,
     READINGS,
     REASON_FIELD,
@@ -214,6 +215,16 @@ class ReadingsStore:
         return {int(row["time"]): float(row["energy_kwh"])
                 for series in self.client.query(statement) for row in series.rows()
                 if row["energy_kwh"] is not None}
+
+    def ghg_hourly(self, *, site: str, equipment: str, activity: str, start: datetime,
+                   end: datetime) -> dict[int, float]:
+        """The `ghg_hourly` CO2e of one activity, by hour start (ms)."""
+        statement = (f"SELECT co2e_kg FROM {quote_ident(GHG_HOURLY)}"
+                     f" WHERE {self._where(site, 'equipment', equipment, start, end)}"
+                     f" AND {tag_equals('activity', activity)}")
+        return {int(row["time"]): float(row["co2e_kg"])
+                for series in self.client.query(statement) for row in series.rows()
+                if row["co2e_kg"] is not None}
 
     def hourly_intensity(self, *, start: datetime, end: datetime) -> dict[int, float]:
         """Mean grid intensity (g/kWh) of each hour with imported data."""

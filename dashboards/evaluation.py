@@ -2,9 +2,10 @@
 
 Long periods never scan raw readings (InfluxDB 3 Core refuses spans over ~72 h of files): every
 query here reads the api's hourly rollups (`energy_hourly`, `sensor_hourly`, `state_hourly`,
-docs/influxdb-schema.md), summed per day. Emissions (kg CO2e by scope, avoided emissions) need
-the emission factors the api holds and no rollup carries them yet: their panels say so and
-point to the api, rather than showing a figure computed here with a factor of our own.
+docs/influxdb-schema.md), summed per day. Emissions by scope come from the api's `ghg_hourly`
+rollup, which the api computes with its cited factors: no factor is held here. Avoided
+emissions rest on batch outputs that no hourly rollup can carry honestly: their panel points to
+the api and the report.
 """
 
 from __future__ import annotations
@@ -26,16 +27,20 @@ from dashboards.panels import sensor_label
 from telemetry.influx.influxql import quote_ident
 from telemetry.roles import Kind
 
-EMISSIONS_NOTE = Label(
-    "**Émissions (kg CO2e) par scope et émissions évitées : EN ATTENTE.** Elles sont "
-    "calculées par l'api avec les facteurs d'émission cités (ADEME Base Empreinte, PRG des "
-    "fluides) et ne sont pas encore écrites en agrégats ; consulter "
-    "`GET /api/v1/sites/{site}/equipment/{equipment}/indicators` ou le rapport d'évaluation. "
-    "Ci-dessous, l'activité de chaque scope (kWh) que ces facteurs multiplient.",
-    "**Emissions (kg CO2e) by scope and avoided emissions: PENDING.** The api computes them "
-    "with its cited emission factors (ADEME Base Empreinte, refrigerant GWP) and does not write "
-    "them as rollups yet; see `GET /api/v1/sites/{site}/equipment/{equipment}/indicators` or "
-    "the evaluation report. Below, the activity of each scope (kWh) those factors multiply.",
+AVOIDED_NOTE = Label(
+    "**Émissions évitées : dans l'api et le rapport d'évaluation, pas ici.** Elles se "
+    "calculent contre un scénario de référence nommé (p. ex. un déshydrateur au fioul, "
+    "L par kg d'eau évaporée) à partir de la production des lots (eau évaporée, kg congelés, "
+    "unités conditionnées), comptée à la fin de chaque lot : ce n'est pas une grandeur horaire "
+    "et aucun agrégat horaire ne la porte sans l'inventer. Consulter "
+    "`GET /api/v1/sites/{site}/equipment/{equipment}/indicators?baseline=<nom>` ou le rapport "
+    "d'évaluation. Elles ne sont jamais soustraites des émissions ci-dessus.",
+    "**Avoided emissions: in the api and the evaluation report, not here.** They are computed "
+    "against a named baseline (e.g. a fuel-oil dehydrator, L per kg of water evaporated) from "
+    "the batches' output (water evaporated, kg frozen, units packed), counted when each batch "
+    "ends: not an hourly quantity, and no hourly rollup can carry it without inventing it. See "
+    "`GET /api/v1/sites/{site}/equipment/{equipment}/indicators?baseline=<name>` or the "
+    "evaluation report. They are never subtracted from the emissions above.",
 )
 DAY = "1d"  # UTC days: tz() is not in the InfluxQL every supported server serves
 
@@ -120,7 +125,14 @@ def evaluation_dashboard(site: SiteInfo, lang: Lang) -> Dashboard:
                      for e in site.equipment for scope, source in _scope_sources(e)]
     sections = [
         Section(TITLES["scopes"](lang), [
-            Panel(PanelType.TEXT, "", content=EMISSIONS_NOTE(lang), width=24, height=4),
+            Panel(PanelType.BARS, TITLES["co2e_by_scope"](lang),
+                  [Target(query.co2e_sum(site=site.id, group_by=("scope", "equipment"),
+                                         interval=DAY),
+                          alias="scope $tag_scope — $tag_equipment")],
+                  unit="suffix: kg CO2e", width=24, stacked=True,
+                  description=DESCRIPTIONS["co2e_by_scope"](lang)),
+            Panel(PanelType.TEXT, TITLES["avoided"](lang), content=AVOIDED_NOTE(lang), width=24,
+                  height=4),
             Panel(PanelType.BARS, TITLES["scope_activity"](lang), scope_targets,
                   unit=grafana_unit("kWh"), width=24,
                   description=DESCRIPTIONS["scope_activity"](lang)),

@@ -120,6 +120,9 @@ TITLES: dict[str, Label] = {
     "current_alerts": T("Alertes en cours", "Current alerts"),
     "alert_history": T("Historique des alertes", "Alert history"),
     "co2e_today": T("CO2e aujourd'hui", "CO2e today"),
+    "co2e_by_scope": T("Émissions par scope et par machine (kg CO2e/jour)",
+                       "Emissions by scope and machine (kg CO2e/day)"),
+    "avoided": T("Émissions évitées", "Avoided emissions"),
     "last_data": T("Dernière donnée reçue", "Last data received"),
     "gateway_online": T("Passerelles en ligne", "Gateways online"),
     "buffer_depth": T("Messages en attente sur la passerelle", "Messages buffered on the gateway"),
@@ -180,12 +183,24 @@ DESCRIPTIONS: dict[str, Label] = {
                         "(au compteur réseau s'il existe, sinon au départ de la machine).",
                         "Scope 1: fuel burnt on site; scope 2: electricity bought (at the "
                         "grid meter where there is one, else at the machine's feeder)."),
-    "co2e_pending": T("EN ATTENTE : le CO2e est calculé par l'api avec ses facteurs d'émission "
-                      "cités et n'est pas encore écrit en agrégat. Consulter l'api "
-                      "(indicateurs par équipement) ou le rapport d'évaluation.",
-                      "PENDING: the api computes CO2e with its cited emission factors and "
-                      "does not write it as a rollup yet. See the api (indicators per "
-                      "equipment) or the evaluation report."),
+    "co2e_today": T("Scopes 1 et 2 depuis minuit (heure du site), somme des agrégats horaires "
+                    "d'émissions de l'api (ghg_hourly) : l'électricité achetée et le combustible "
+                    "× le facteur d'émission cité valable à cette heure, fuites de frigorigène "
+                    "à l'heure de l'appoint. L'heure en cours compte ce qui est déjà mesuré.",
+                    "Scopes 1 and 2 since midnight (site time), the sum of the api's hourly "
+                    "emissions rollup (ghg_hourly): electricity bought and fuel × the cited "
+                    "emission factor valid at that hour, refrigerant leaks at the hour of the "
+                    "top-up. The current hour counts what is measured so far."),
+    "co2e_by_scope": T("Somme par jour (UTC) de l'agrégat horaire ghg_hourly de l'api. Scope 1 "
+                       ": combustible et fuites de frigorigène (à l'heure de l'appoint) ; scope "
+                       "2 : électricité achetée, méthode « location-based » (facteur ADEME "
+                       "valable à chaque heure). Jamais compensé par les émissions évitées. "
+                       "Mêmes chiffres que les indicateurs de l'api sur des heures entières.",
+                       "Daily (UTC) sums of the api's hourly ghg_hourly rollup. Scope 1: fuel "
+                       "and refrigerant leaks (at the hour of the top-up); scope 2: electricity "
+                       "bought, location-based (the ADEME factor valid at each hour). Never "
+                       "netted against avoided emissions. The same figures as the api's "
+                       "indicators over whole hours."),
     "dead_letters": T("EN ATTENTE : lit la mesure collector_status, vide tant que le collecteur "
                       "ne la publie pas.",
                       "PENDING: reads the collector_status measurement; empty until the "

@@ -10,6 +10,7 @@ from __future__ import annotations
 from telemetry.influx.schema import (
     ENERGY_HOURLY,
     GATEWAY_STATUS,
+    GHG_HOURLY,
     READINGS,
     SENSOR_HOURLY,
     SEQUENCE_EVENTS,
@@ -27,6 +28,11 @@ RESOLVED = "resolved"
 RENEWABLE_SOURCES = ("pv", "solar_heat")  # made on site
 PURCHASED_SOURCES = ("grid_import", "fuel")  # bought
 
+# Roles whose readings the api turns into ghg_hourly points (api/rollups.py): electricity
+# bought (grid meter, else the machine's feeder) and fuel; refrigerant leaks come from records.
+EMISSION_ROLES = ("grid_import_energy", "grid_power", "electric_energy", "electric_power",
+                  "fuel_energy", "fuel_volume")
+
 # collector: its counters, once it publishes them to InfluxDB (today they are Prometheus
 # metrics only). tags collector; fields dead_letters (cumulative), queued_messages.
 COLLECTOR_STATUS = "collector_status"
@@ -34,9 +40,11 @@ COLLECTOR_STATUS = "collector_status"
 __all__ = [
     "ALERT_EVENTS",
     "COLLECTOR_STATUS",
+    "EMISSION_ROLES",
     "ENERGY_HOURLY",
     "FIRED",
     "GATEWAY_STATUS",
+    "GHG_HOURLY",
     "PURCHASED_SOURCES",
     "READINGS",
     "RENEWABLE_SOURCES",

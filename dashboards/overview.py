@@ -9,6 +9,7 @@ from dashboards.labels import DESCRIPTIONS, ONLINE_TEXTS, STATE_TEXTS, TITLES, L
 from dashboards.machine import alert_annotation, dashboard_uid, equipment_title
 from dashboards.measurements import (
     ALERT_EVENTS,
+    EMISSION_ROLES,
     GATEWAY_STATUS,
     READINGS,
     RESOLVED,
@@ -73,9 +74,15 @@ def _energy(site: SiteInfo, lang: Lang) -> list[Panel]:
             out.append(Panel(PanelType.STAT, panel.title, panel.targets, unit=panel.unit,
                              decimals=1, time_from=panels.TODAY, width=8, height=6,
                              description=panel.description))
-    out.append(Panel(PanelType.TEXT, TITLES["co2e_today"](lang), width=24, height=3,
-                     content=DESCRIPTIONS["co2e_pending"](lang)))
     return out
+
+
+def _co2e(site: SiteInfo, lang: Lang) -> list[Panel]:
+    return [Panel(PanelType.STAT, f"{equipment_title(e, lang)} — {TITLES['co2e_today'](lang)}",
+                  [Target(query.co2e_sum(site=site.id, equipment=e.id))],
+                  unit="suffix: kg CO2e", decimals=2, time_from=panels.TODAY, width=8,
+                  height=5, description=DESCRIPTIONS["co2e_today"](lang))
+            for e in site.equipment if e.with_role(*EMISSION_ROLES)]
 
 
 def _gateways(site: SiteInfo, lang: Lang) -> list[Panel]:
@@ -102,6 +109,7 @@ def overview_dashboard(site: SiteInfo, lang: Lang) -> Dashboard:
         Section(TITLES["states"](lang), _states(site, lang)),
         Section(TITLES["alerts"](lang), _alerts(site, lang)),
         Section(TITLES["energy_today"](lang), _energy(site, lang)),
+        Section(TITLES["co2e_today"](lang), _co2e(site, lang)),
         Section(TITLES["gateways"](lang), _gateways(site, lang)),
     ]
     return Dashboard(

@@ -101,6 +101,7 @@ class Panel:
     content: str = ""  # markdown of a text panel
     reduce: str = "lastNotNull"  # how a stat panel reduces a series to one number
     no_value: str | None = None  # what to show when the queries return nothing
+    stacked: bool = False  # series of a timeseries drawn on top of each other
 
     @property
     def queries(self) -> list[Target]:
@@ -159,6 +160,8 @@ class Panel:
                 "fillOpacity": 60 if bars else 10, "showPoints": "never", "spanNulls": False,
                 "thresholdsStyle": {"mode": "line" if self.thresholds else "off"},
             }
+            if self.stacked:
+                defaults["custom"]["stacking"] = {"mode": "normal", "group": "A"}
         return defaults
 
     def _options(self) -> dict[str, Any]:

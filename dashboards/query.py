@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from telemetry.influx.influxql import quote_ident, tag_equals
-from telemetry.influx.schema import READINGS, VALUE_FIELD
+from telemetry.influx.schema import GHG_HOURLY, READINGS, VALUE_FIELD
 
 TIME_FILTER = "$timeFilter"
 INTERVAL = "$__interval"
@@ -115,3 +115,16 @@ def events(*, site: str, measurement: str, fields: Sequence[str],
 def tag_is(tag: str, value: str) -> str:
     """A condition on a tag (quoted and escaped)."""
     return tag_equals(tag, value)
+
+
+def co2e_sum(*, site: str, equipment: str | None = None, group_by: Sequence[str] = (),
+             interval: str | None = None) -> str:
+    """`sum(co2e_kg)` of the api's hourly emissions rollup (`ghg_hourly`): the api multiplies
+    the activities by its cited factors; the dashboards never hold a factor of their own."""
+    clauses = [tag_equals("equipment", equipment)] if equipment else []
+    group = [f"time({interval})"] if interval else []
+    group += [quote_ident(tag) for tag in group_by]
+    tail = f" GROUP BY {', '.join(group)}" if group else ""
+    tail += " fill(none)" if interval else ""
+    return (f"SELECT sum({quote_ident('co2e_kg')}) FROM {quote_ident(GHG_HOURLY)} "
+            f"WHERE {_where(site, *clauses)}{tail}")

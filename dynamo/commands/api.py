@@ -91,24 +91,39 @@ def token_revoke(token_id: int) -> None:
 @click.option("--hours", default=48, show_default=True, type=click.IntRange(1, 24 * 400))
 def api_rollup(start: datetime | None, end: datetime | None, hours: int) -> None:
     """Recompute the hourly rollups (idempotent) from raw readings (settings: DYNAMO_* env)."""
-    from api.rollups import run_rollups
+    from api.database import make_engine, migrate, sessions
+    from api.factors import FactorTable, GwpTable
+    from api.rollups import EmissionInputs, run_rollups, top_ups_from
     from api.settings import ApiSettings
     from api.sites import SiteRegistry
     from api.store import ReadingsStore
+    from telemetry.errors import ConfigError
 
     settings = ApiSettings()
     end = _utc(end) if end else datetime.now(UTC)
     start = _utc(start) if start else end - timedelta(hours=hours)
     if end <= start:
         raise click.BadParameter("--end must be after --start")
+    # The same factor, GWP and top-up sources as the api's indicators (ghg_hourly).
+    engine = make_engine(settings.api_database_url)
+    migrate(engine)
+    try:
+        factors = FactorTable.load(user_files=settings.api_factor_files)
+        gwp = GwpTable.load(user_files=settings.api_refrigerant_files)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    emissions = EmissionInputs(factors=factors, gwp=gwp, gwp_report=settings.api_gwp_report,
+                               top_ups=top_ups_from(sessions(engine)))
     store = ReadingsStore(settings.influx())
     try:
         report = run_rollups(registry=SiteRegistry.load(settings.site_configs), store=store,
                              start=start, end=end,
                              around=timedelta(seconds=settings.boundary_lookaround_s),
-                             max_gap=timedelta(seconds=settings.integral_max_gap_s))
+                             max_gap=timedelta(seconds=settings.integral_max_gap_s),
+                             emissions=emissions)
     finally:
         store.client.close()
+        engine.dispose()
     click.echo(f"rollups {report.start.isoformat()} → {report.end.isoformat()}: "
                f"{report.hours} hours, {report.points} points written")
 

@@ -27,5 +27,9 @@ ENERGY_HOURLY = "energy_hourly"  # tags: site, equipment, source
 SENSOR_HOURLY = "sensor_hourly"  # tags: site, equipment, sensor, role
 STATE_HOURLY = "state_hourly"  # tags: site, equipment, sensor, state
 BAND_HOURLY = "band_hourly"  # tags: site, equipment, sensor, band; seconds below/within/above
+# tags: site, equipment, scope (1|2), activity (electricity, fuel_energy, fuel_volume,
+# refrigerant_leak); fields co2e_kg, quantity, quantity_unit, meter, factor_id, factor_version,
+# factor_value — the factor in fields, so that a superseded factor overwrites the point.
+GHG_HOURLY = "ghg_hourly"
 # RTE éCO2mix grid intensity imported by the api: tags source; field co2_g_per_kwh.
 GRID_INTENSITY = "grid_intensity"

@@ -302,3 +302,19 @@ def test_expression_operands_line_up_and_give_plausible_values(filled: Filled, u
     else:
         assert all(r >= 0 for r in results), results
         assert any(r > 0 for r in results), results
+
+
+def test_emission_panels_show_every_machine_from_the_api_rollup(filled: Filled) -> None:
+    """The CO2e panels read the api's `ghg_hourly`: each machine buys electricity, so each has
+    scope 2 points, and each point is its activity × the factor the api recorded with it."""
+    [evaluation] = [d for d in filled.dashboards if d.uid.endswith("evaluation")]
+    [by_scope] = [p for p in evaluation.panels if "CO2e" in p.title]
+    series = _run(filled, evaluation, by_scope, by_scope.queries[0])
+    assert {(s.tags["scope"], s.tags["equipment"]) for s in series} >= {
+        ("2", m) for m in MACHINES}
+    points = filled.influx.query(
+        'SELECT "co2e_kg", "quantity", "factor_value" FROM "ghg_hourly" GROUP BY "equipment"')
+    rows = [row for s in points for row in s.rows()]
+    assert rows and all(row["co2e_kg"] == pytest.approx(row["quantity"] * row["factor_value"])
+                        for row in rows)
+    assert any(row["co2e_kg"] > 0 for row in rows)
