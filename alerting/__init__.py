@@ -1,9 +1,9 @@
 """SMS alerting: rules, the engine (pending → firing → resolved), notifiers, acknowledgement.
 
-The engine is pure of transport, so the gateway can embed it for edge alerts: feed it
-`Telemetry`/`Status`, give it a `FallbackNotifier` (e.g. a local `GammuNotifier`) and an
-`AlertStore`, call `tick()` every second. HTTP providers live in `alerting.providers` (extra
-`alerting`), the MQTT service in `alerting.service`, Grafana's webhook in `alerting.grafana`.
+The engine is pure of transport: feed it `Telemetry`/`Status`, give it a `FallbackNotifier`
+and an `AlertStore`, call `tick()` every second. HTTP providers live in `alerting.providers`
+(extra `alerting`), the MQTT service in `alerting.service`, edge alerting on a gateway's Pi
+(its local broker, its modem) in `alerting.edge`, Grafana's webhook in `alerting.grafana`.
 """
 
 from alerting.alert import Alert, State

@@ -44,12 +44,21 @@ class Engine:
 
     def __init__(self, *, config: AlertConfig, store: AlertStore, notifier: FallbackNotifier,
                  clock: Callable[[], float] = time.time,
-                 on_event: Callable[[AlertEvent], None] | None = None) -> None:
+                 on_event: Callable[[AlertEvent], None] | None = None,
+                 pages: Callable[[], bool] | None = None) -> None:
+        """`pages()` says whether this engine may send SMS now (None: always). The edge engine
+        pages only while its gateway's uplink is down: what it decides meanwhile is recorded,
+        and alerts that fire then are marked as the central engine's (`extra["central"]`)."""
         self.config = config
         self.store = store
         self.notifier = notifier
         self._clock = clock
         self._on_event = on_event
+        self._pages = pages
+        # Edge gateways just back from an outage: gateway -> end of the handover
+        # window, during which their alerts fire unannounced (the edge may have told them).
+        self._held_until: dict[str, int] = {}
+        self._lost_seen: dict[str, int] = {}
         self._lock = threading.RLock()
         self._open: dict[tuple[str, str], Alert] = {a.key: a for a in store.open_alerts()}
         self._rules = {rule.id: rule for rule in config.rules}
@@ -78,6 +87,7 @@ class Engine:
             # Replayed backlog (a gateway catching up after an outage) updates the data but
             # does not page anyone about the past: the gateway alerted locally meanwhile.
             fresh = now - telemetry.ts <= self.config.max_reading_age_min * 60_000
+            hold = telemetry.gateway if self._held_until.get(telemetry.gateway, 0) > now else ""
             for reading in telemetry.readings:
                 if reading.quality is Quality.BAD or reading.value is None:
                     continue
@@ -85,7 +95,7 @@ class Engine:
                 self._last_seen[reading.sensor] = max(seen, telemetry.ts)
                 for rule in self._by_sensor.get(reading.sensor, ()):
                     self._evaluate(rule, reading.sensor, reading.value, reading.unit,
-                                   telemetry.ts, now, notify=fresh)
+                                   telemetry.ts, now, notify=fresh, hold=hold)
             self._resolve_no_data(now)
 
     def on_status(self, status: Status) -> None:
@@ -94,6 +104,16 @@ class Engine:
             return
         with self._lock:
             now = self._now()
+            lost = status.uplink_lost_ts
+            if status.state == "online" and lost is not None \
+                    and lost != self._lost_seen.get(status.gateway) \
+                    and status.gateway in self.config.edge_gateways:
+                # An edge gateway back from an outage: give its edge alerting the time to
+                # report what it sent meanwhile before anything of it pages from here.
+                self._lost_seen[status.gateway] = lost
+                self._held_until[status.gateway] = now + int(self.config.edge_handover_s * 1000)
+                log.info("gateway %s is back from an outage: handover for %g s",
+                         status.gateway, self.config.edge_handover_s)
             if status.state == "offline":
                 self._offline_since.setdefault(status.gateway, now)
             else:
@@ -109,7 +129,8 @@ class Engine:
             now = self._now()
             self._check_no_data(now)
             for alert in list(self._open.values()):
-                if alert.state is State.FIRING and not self._silenced(alert, now):
+                if alert.state is State.FIRING and not self._silenced(alert, now) \
+                        and not self._held(alert, now):
                     self._follow_up(alert, now)
             self._send_summaries(now)
 
@@ -227,7 +248,7 @@ class Engine:
     # -- evaluation -----------------------------------------------------------------------------
 
     def _evaluate(self, rule: _SensorRules, sensor: str, value: float, unit: str, ts: int,
-                  now: int, *, notify: bool) -> None:
+                  now: int, *, notify: bool, hold: str = "") -> None:
         key = (rule.id, sensor)
         alert = self._open.get(key)
         if isinstance(rule, RateRule):
@@ -258,7 +279,7 @@ class Engine:
                 self._open.pop(key, None)
                 self.store.delete_pending(alert)
             elif ts - alert.since_ms >= for_ms:
-                self._fire(alert, now, notify=notify)
+                self._fire(alert, now, notify=notify, hold=hold)
             else:
                 self.store.save(alert)
         elif clear:
@@ -319,17 +340,21 @@ class Engine:
         self._open[alert.key] = alert
         return alert
 
-    def _fire(self, alert: Alert, now: int, *, notify: bool) -> None:
+    def _fire(self, alert: Alert, now: int, *, notify: bool, hold: str = "") -> None:
         alert.state, alert.fired_ms = State.FIRING, now
-        if not notify:
-            # Known from replayed data only: recorded as told so it is not announced late.
+        if not notify or not self._paging():
+            # Known from replayed data only, or fired while the central engine is the one
+            # paging (edge, uplink up): recorded as told so it is not announced late.
             alert.notified_ms = alert.last_sent_ms = now
             alert.level = len(alert.contacts) - 1
-            alert.extra["replayed"] = "1"
+            alert.extra["replayed" if not notify else "central"] = "1"
+            notify = False
+        elif hold:
+            alert.extra["held"] = hold  # announced when the handover ends, unless adopted
         self.store.save(alert)
         self._emit(alert, "fired", now)
         log.info("alert %s fired: %s on %s", alert.id, alert.rule_id, alert.subject)
-        if notify and not self._silenced(alert, now):
+        if notify and not hold and not self._silenced(alert, now):
             self._announce(alert, now)
 
     def _announce(self, alert: Alert, now: int) -> None:
@@ -341,6 +366,8 @@ class Engine:
             self._send(alert, contact_id, "firing", now)
 
     def _follow_up(self, alert: Alert, now: int) -> None:
+        if "central" in alert.extra:  # the central engine announced it and follows it up
+            return
         if alert.notified_ms is None:  # fired during a silence that has ended since
             self._announce(alert, now)
             return
@@ -375,10 +402,17 @@ class Engine:
         self.store.save(alert)
         self._emit(alert, "resolved", now)
         if alert.notified_ms is not None and "replayed" not in alert.extra \
-                and not self._silenced(alert, now):
+                and "central" not in alert.extra and not self._silenced(alert, now):
             for contact_id in alert.told():
                 self._send(alert, contact_id, "resolved", now)
         return alert
+
+    def _paging(self) -> bool:
+        return self._pages is None or self._pages()
+
+    def _held(self, alert: Alert, now: int) -> bool:
+        gateway = alert.extra.get("held")
+        return gateway is not None and self._held_until.get(gateway, 0) > now
 
     def _silenced(self, alert: Alert, now: int) -> bool:
         return self.store.silence_at(site=alert.site, equipment=alert.equipment,
@@ -395,6 +429,8 @@ class Engine:
 
     def _send(self, alert: Alert, contact_id: str, kind: str, now: int, *, by: str = "",
               minutes: int = 0) -> None:
+        if not self._paging():
+            return  # an edge engine whose uplink is up: the central engine tells them
         contact = self.config.contact(contact_id)
         fields = MessageFields(id=alert.id, name=alert.name,
                                equipment=self.config.equipment_names.get(alert.equipment,
@@ -422,6 +458,8 @@ class Engine:
                                        detail=delivery.detail, reference=delivery.reference)
 
     def _send_summaries(self, now: int) -> None:
+        if not self._paging():
+            return
         limit = self.config.rate_limit
         for phone in self.store.phones_with_suppressed():
             suppressed = self.store.suppressed_since_summary(phone=phone)

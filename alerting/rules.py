@@ -210,6 +210,11 @@ class AlertConfig(_Model):
     defaults: Notify
     rate_limit: RateLimit = RateLimit()
     max_reading_age_min: Minutes = Field(default=10.0, gt=0)
+    # Gateways that run edge alerting (`dynamo alerts edge`): when one reconnects with a
+    # backlog, its alerts fire unannounced here for `edge_handover_s`, time for its edge
+    # alerting to report the alerts it sent meanwhile (docs/alerting.md, "At the edge").
+    edge_gateways: tuple[Ident, ...] = ()
+    edge_handover_s: float = Field(default=30.0, ge=0, le=600)
     grafana: GrafanaRouting | None = None
     # Tried in order for every SMS; secrets come from the environment as ${NAME}.
     notifiers: tuple[Channel, ...] = ()

@@ -42,8 +42,12 @@ class AlertService:
     """Feeds the engine from the broker and the modem's inbox until stopped."""
 
     def __init__(self, *, engine: Engine, broker: Broker, inbox: GammuInbox | None = None,
-                 client_id: str = "dynamo-alerting", tick_s: float = 1.0) -> None:
+                 client_id: str = "dynamo-alerting", tick_s: float = 1.0,
+                 session_expiry_s: int = 0) -> None:
+        """`session_expiry_s` > 0: a persistent session, so that what gateways publish while
+        this service reconnects (an edge alert's handover above all) waits for it."""
         self.engine = engine
+        self._session_expiry_s = session_expiry_s
         self.inbox = inbox
         self.counters = ServiceCounters()
         self.connected = threading.Event()
@@ -59,7 +63,8 @@ class AlertService:
 
     def start(self) -> None:
         self._ticker.start()
-        connect(self._client, self._broker)
+        connect(self._client, self._broker, clean_start=not self._session_expiry_s,
+                session_expiry_s=self._session_expiry_s)
 
     def stop(self) -> None:
         self._stop.set()

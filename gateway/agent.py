@@ -14,6 +14,7 @@ from pathlib import Path
 from gateway.clock import clock_synced
 from gateway.forwarder import Forwarder
 from gateway.listener import LocalSensors
+from gateway.mirror import LocalMirror
 from gateway.poller import DevicePoller, ModbusLine, PollResult, line_key
 from gateway.publisher import Publisher
 from gateway.spool import Spool, SpoolError
@@ -55,9 +56,13 @@ class Gateway:
         self.health: dict[str, str] = {d.id: "starting" for d in config.devices}
         self.skipped_bad_clock = 0
         self.spool = Spool(path=Path(config.spool_dir) / "spool.sqlite", options=config.spool)
+        self.mirror = LocalMirror(broker=config.local_broker, site=config.site,
+                                  gateway=config.gateway) \
+            if config.mirror_to_local and config.local_broker is not None else None
         self.publisher = Publisher(broker=config.broker, site=config.site,
                                    gateway=config.gateway, birth=self._birth,
-                                   on_acked=self._acked)
+                                   on_acked=self._acked,
+                                   on_uplink=self.mirror.uplink if self.mirror else None)
         self.forwarder = Forwarder(spool=self.spool, publisher=self.publisher,
                                    in_flight=config.spool.in_flight)
         lines: dict[str, ModbusLine] = {}
@@ -82,12 +87,18 @@ class Gateway:
                       version=software_version(), config_hash=self.config_hash,
                       buffer_depth=self.forwarder.depth, buffer_thinned=counters.thinned,
                       buffer_dropped=counters.dropped, clock_synced=self.clock_synced,
-                      devices=dict(self.health))
+                      uplink_lost_ts=self._lost_ts(), devices=dict(self.health))
+
+    def _lost_ts(self) -> int | None:
+        lost = self.publisher.lost_ms
+        return lost if lost is not None and lost >= _OLDEST_TS_MS else None
 
     async def run(self, *, stop: asyncio.Event | None = None) -> None:
         """Poll until `stop` is set (or forever)."""
         stop = stop or asyncio.Event()
         self._loop = asyncio.get_running_loop()
+        if self.mirror is not None:
+            self.mirror.start()
         self.publisher.start()
         self.local.start()
         forwarding = asyncio.create_task(self.forwarder.run(stop), name="forwarder")
@@ -113,6 +124,8 @@ class Gateway:
             stop.set()
             await forwarding  # removes what was acknowledged, closes the spool
             self.publisher.stop()
+            if self.mirror is not None:
+                self.mirror.stop()
 
     async def _housekeeping(self, stop: asyncio.Event, forwarding: asyncio.Task[None],
                             pollers: list[asyncio.Task[None]]) -> None:
@@ -178,10 +191,12 @@ class Gateway:
                                     equipment=device.equipment, device=device.id, seq=seq,
                                     ts=ts, clock_synced=synced, readings=result.readings))
 
+        topic = telemetry_topic(config.site, config.gateway, device.equipment)
         try:
-            seq = await self.forwarder.commit(
-                topic=telemetry_topic(config.site, config.gateway, device.equipment),
-                device=device.id, ts=ts, encode=make, mono_ms=mono_ms)
+            seq = await self.forwarder.commit(topic=topic, device=device.id, ts=ts, encode=make,
+                                              mono_ms=mono_ms)
+            if self.mirror is not None:
+                self.mirror.telemetry(topic, make(seq))
             if not synced:
                 # The first unsynchronised stamp's offset is the wrong clock's; a message
                 # stamped after the clock was set but before we noticed must not replace it.

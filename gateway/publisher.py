@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +22,8 @@ class Publisher:
     """Publishes telemetry and status for one gateway.
 
     `on_acked(mid)` is called from paho's thread when the broker has acknowledged (PUBACK) the
-    message that `publish_telemetry` returned `mid` for.
+    message that `publish_telemetry` returned `mid` for; `on_uplink(up)` when the connection
+    to the central broker is made (True) or lost (False).
     """
 
     def __init__(
@@ -32,14 +34,17 @@ class Publisher:
         gateway: str,
         birth: Callable[[], Status],
         on_acked: Callable[[int], None] | None = None,
+        on_uplink: Callable[[bool], None] | None = None,
     ) -> None:
         self.site = site
         self.gateway = gateway
         self._birth = birth
         self._on_acked = on_acked
+        self._on_uplink = on_uplink
         self._broker = broker
         self.connected = threading.Event()
         self.connections = 0  # successful connections so far: a change means a new session
+        self.lost_ms: int | None = None  # when the connection was last lost (wall clock)
         self._client = make_client(broker=broker, client_id=f"gw-{site}-{gateway}")
         will = Status(site=site, gateway=gateway, state="offline")
         self._client.will_set(status_topic(site, gateway), encode(will), qos=1, retain=True)
@@ -80,13 +85,21 @@ class Publisher:
             return
         log.info("connected to the broker")
         self.connections += 1
-        self.connected.set()
+        # The birth goes before any spooled message: its buffer_depth tells the central
+        # alerting that a backlog (and maybe edge alerts) follows.
         self.publish_status()
+        self.connected.set()
+        if self._on_uplink is not None:
+            self._on_uplink(True)
 
     def _disconnected(self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any,
                       _props: Any) -> None:
+        if self.connected.is_set():
+            self.lost_ms = int(time.time() * 1000)
         self.connected.clear()
         log.warning("disconnected from the broker: %s", reason)
+        if self._on_uplink is not None:
+            self._on_uplink(False)
 
     def _published(self, _client: mqtt.Client, _userdata: Any, mid: int, reason: Any,
                    _props: Any) -> None:

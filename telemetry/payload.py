@@ -75,10 +75,26 @@ class Status(_Frozen):
     buffer_thinned: int | None = Field(default=None, ge=0)
     buffer_dropped: int | None = Field(default=None, ge=0)
     clock_synced: bool | None = None
+    # When the gateway last lost the broker (its clock), absent if never since it started: a
+    # new value in a birth tells the central alerting that edge alerts may be handed over.
+    uplink_lost_ts: Millis | None = None
     devices: dict[str, str] = Field(default_factory=dict, description="device id -> health")
 
 
-def encode(message: Telemetry | Status) -> bytes:
+class Uplink(_Frozen):
+    """The gateway's link to the central broker, as it tells its local broker (retained).
+
+    `unknown`: the gateway process is gone (its last will on the local broker).
+    """
+
+    v: Literal[1] = 1
+    site: Ident
+    gateway: Ident
+    state: Literal["up", "down", "unknown"]
+    ts: Millis | None = None
+
+
+def encode(message: Telemetry | Status | Uplink) -> bytes:
     """Serialise a message as compact JSON, leaving out unset optional fields."""
     return message.model_dump_json(exclude_none=True).encode()
 
@@ -91,6 +107,11 @@ def decode_telemetry(payload: bytes) -> Telemetry:
 def decode_status(payload: bytes) -> Status:
     """Parse and validate a status payload; `PayloadError` says what is wrong."""
     return _decode(Status, payload)
+
+
+def decode_uplink(payload: bytes) -> Uplink:
+    """Parse and validate an uplink state; `PayloadError` says what is wrong."""
+    return _decode(Uplink, payload)
 
 
 def _decode(model: type[M], payload: bytes) -> M:

@@ -125,6 +125,9 @@ class GatewayConfig(_Strict):
     spool: SpoolOptions = SpoolOptions()
     # The broker local sensors (Zigbee2MQTT, Shelly, Tasmota) publish to; None: no MQTT devices.
     local_broker: Broker | None = None
+    # Also publish every poll and the uplink state (up/down) to `local_broker`, for the edge
+    # alerting process beside the gateway (`dynamo alerts edge`, docs/alerting.md).
+    mirror_to_local: bool = False
     status_interval_s: float = Field(default=60.0, ge=1, le=3600)
 
     @model_validator(mode="after")
@@ -137,6 +140,8 @@ class GatewayConfig(_Strict):
             duplicates = sorted({i for i in ids if ids.count(i) > 1})
             if duplicates:
                 raise ValueError(f"duplicate {what} ids: {', '.join(duplicates)}")
+        if self.mirror_to_local and self.local_broker is None:
+            raise ValueError("`mirror_to_local` needs a `local_broker`")
         return self
 
     def equipment_by_id(self, equipment_id: str) -> Equipment:

@@ -3,6 +3,7 @@
     dynamo/v1/{site}/{gateway}/status                  retained birth / last-will, JSON
     dynamo/v1/{site}/{gateway}/telemetry/{equipment}   one message per device poll, JSON
     dynamo/v1/{site}/{gateway}/events/{equipment}      alerts and notable events, JSON
+    dynamo/v1/{site}/{gateway}/uplink                  LOCAL broker only: retained uplink state
 
 Each level is an identifier ([a-z0-9_-]); the gateway level is what the broker's ACL matches
 against the gateway's user name, so a gateway can only write below its own prefix.
@@ -44,6 +45,14 @@ def telemetry_topic(site: str, gateway: str, equipment: str) -> str:
 
 def events_topic(site: str, gateway: str, equipment: str) -> str:
     return str(Topic(site, gateway, Channel.EVENTS, equipment))
+
+
+def uplink_topic(site: str, gateway: str) -> str:
+    """The gateway's uplink state, retained, on its *local* broker only (edge alerting reads it).
+
+    Not a `Channel`: it never reaches the central broker, and `parse_topic` ignores it.
+    """
+    return f"{ROOT}/{site}/{gateway}/uplink"
 
 
 def subscription(channel: Channel, *, site: str = "+", share_group: str | None = None) -> str:

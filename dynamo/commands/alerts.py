@@ -48,8 +48,12 @@ def alerts_check(file: Path) -> None:
               help="Bearer token Grafana must send (env DYNAMO_GRAFANA_WEBHOOK_TOKEN).")
 @click.option("--annotations/--no-annotations", default=True,
               help="Write alert events to InfluxDB (DYNAMO_INFLUX_*).")
+@click.option("--session-expiry-s", type=click.IntRange(min=0), default=3600, show_default=True,
+              help="Keep the broker session this long across a reconnection (0: none), so "
+                   "that no edge alert handed over meanwhile is lost.")
 def alerts_run(rules_file: Path, db: Path, smsd_config: Path | None, client_id: str,
-               grafana_port: int | None, grafana_token: str | None, annotations: bool) -> None:
+               grafana_port: int | None, grafana_token: str | None, annotations: bool,
+               session_expiry_s: int) -> None:
     """Evaluate the rules on the broker's stream until stopped (settings: DYNAMO_* env)."""
     from alerting.annotations import InfluxAnnotations
     from alerting.channels import build_notifier
@@ -82,7 +86,7 @@ def alerts_run(rules_file: Path, db: Path, smsd_config: Path | None, client_id: 
     engine = Engine(config=config, store=AlertStore(db), notifier=notifier, on_event=on_event)
     inbox = GammuInbox(inbox=_inbox_of(modems[0].config)) if modems else None
     service = AlertService(engine=engine, broker=settings.broker(), inbox=inbox,
-                           client_id=client_id)
+                           client_id=client_id, session_expiry_s=session_expiry_s)
     sinks.append(service.publish_event)
     receiver = GrafanaReceiver(engine=engine, port=grafana_port, token=grafana_token) \
         if grafana_port is not None else None
@@ -94,6 +98,52 @@ def alerts_run(rules_file: Path, db: Path, smsd_config: Path | None, client_id: 
     if receiver is not None:
         receiver.stop()
     service.stop()
+
+
+@alerts.command("edge")
+@click.option("--rules", "rules_file", type=click.Path(path_type=Path), required=True)
+@click.option("--gateway-config", type=click.Path(path_type=Path), required=True,
+              help="The gateway's configuration: its equipment, local broker (with "
+                   "`mirror_to_local: true`) and central broker credentials.")
+@click.option("--db", type=click.Path(path_type=Path), required=True,
+              help="The edge's own alert store (SQLite), on the gateway.")
+@click.option("--smsd-config", type=click.Path(path_type=Path), required=True,
+              help="gammu-smsd configuration of the gateway's modem (files service).")
+@click.option("--tick-s", type=click.FloatRange(min=0.05, max=10), default=1.0,
+              show_default=True)
+def alerts_edge(rules_file: Path, gateway_config: Path, db: Path, smsd_config: Path,
+                tick_s: float) -> None:
+    """Edge alerting on a gateway: its equipment's rules, SMS through its modem while its
+    uplink is down, handed over to the central engine when it returns."""
+    from alerting.edge import EdgeAlerting
+    from alerting.gammu import GammuInbox, GammuNotifier
+    from alerting.notifier import FallbackNotifier
+    from alerting.rules import load_alert_config
+    from alerting.store import AlertStore
+    from telemetry.errors import ConfigError
+    from telemetry.loader import load_gateway_config
+
+    try:
+        config = load_alert_config(rules_file)
+        gateway = load_gateway_config(gateway_config)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            click.echo(str(issue), err=True)
+        raise SystemExit(1) from None
+    # Only the modem: with the uplink down, no HTTP provider is reachable anyway.
+    notifier = FallbackNotifier(notifiers=[GammuNotifier(config=smsd_config)])
+    try:
+        edge = EdgeAlerting(config=config, gateway=gateway, store=AlertStore(db),
+                            notifier=notifier, inbox=GammuInbox(inbox=_inbox_of(smsd_config)),
+                            tick_s=tick_s)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    edge.start()
+    if edge.ready.wait(timeout=30):
+        click.echo(f"edge alerting ready: {gateway.gateway}, "
+                   f"{len(edge.engine.config.rules)} rule(s)", err=True)
+    wait_for_signal()
+    edge.stop()
 
 
 def _inbox_of(smsd_config: Path) -> Path:
