@@ -35,8 +35,8 @@ DISTRIBUTION = "dynamo-monitoring"
 _SOURCES = ("pyproject.toml", "README.md")
 _PACKAGES = ("telemetry", "gateway", "collector", "api", "simulators", "alerting", "dashboards",
              "dynamo")
-_PROVISIONING = ("install.sh", "dynamo-gateway.service", "journald-dynamo.conf",
-                 "gateway.env.example")
+_PROVISIONING = ("install.sh", "dynamo-gateway.service", "dynamo-alerts-edge.service",
+                 "journald-dynamo.conf", "gateway.env.example")
 
 
 class BundleError(Exception):

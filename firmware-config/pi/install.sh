@@ -2,12 +2,16 @@
 # Install the DYNAMO edge gateway on Raspberry Pi OS Bookworm (arm64 or armhf), as root.
 #
 #   sudo ./install.sh --config gateway.yaml [--env gateway.env] [--bundle DIR] [--wheel FILE]
+#                     [--alerts alerts.yaml --smsd-config gammu-smsdrc]
 #
 # --bundle DIR  offline: install from a bundle built by `dynamo gateway bundle` (this script
 #               sits in it, so the default is the script's own directory when it holds wheels/)
 # --wheel FILE  online: the project's wheel; dependencies come from PyPI/piwheels
 # --config FILE the gateway configuration; it is checked before anything is replaced
 # --env FILE    secrets referenced by the configuration as ${NAME}
+# --alerts FILE edge alerting: the rules this gateway runs while its uplink is down (checked
+#               first); needs --smsd-config, the gammu-smsd configuration of the Pi's modem,
+#               and Debian's mosquitto and gammu-smsd installed (the local broker, the modem)
 #
 # What it does: a system user `dynamo` (groups dialout), a venv in /opt/dynamo/venv, the
 # configuration in /etc/dynamo, state (spool, sequence numbers) in /var/lib/dynamo-gateway,
@@ -24,6 +28,8 @@ BUNDLE=""
 WHEEL=""
 CONFIG=""
 ENV_FILE=""
+ALERTS=""
+SMSD_CONFIG=""
 
 die() { echo "install.sh: $*" >&2; exit 1; }
 
@@ -33,7 +39,9 @@ while [ $# -gt 0 ]; do
     --wheel) WHEEL="$2"; shift 2 ;;
     --config) CONFIG="$2"; shift 2 ;;
     --env) ENV_FILE="$2"; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    --alerts) ALERTS="$2"; shift 2 ;;
+    --smsd-config) SMSD_CONFIG="$2"; shift 2 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
@@ -41,6 +49,15 @@ if [ -z "$BUNDLE" ] && [ -z "$WHEEL" ] && [ -d "$HERE/wheels" ]; then BUNDLE="$H
 [ "$(id -u)" -eq 0 ] || die "run as root (sudo)"
 [ -n "$BUNDLE" ] || [ -n "$WHEEL" ] || die "give --bundle DIR or --wheel FILE"
 [ -z "$CONFIG" ] || [ -f "$CONFIG" ] || die "no such configuration: $CONFIG"
+if [ -n "$ALERTS" ]; then
+  [ -f "$ALERTS" ] || die "no such alert rules file: $ALERTS"
+  if [ -z "$SMSD_CONFIG" ] || [ ! -f "$SMSD_CONFIG" ]; then
+    die "--alerts needs --smsd-config FILE (the modem's gammu-smsd configuration)"
+  fi
+  if ! command -v gammu-smsd >/dev/null || ! command -v mosquitto >/dev/null; then
+    die "edge alerting needs Debian's gammu-smsd and mosquitto: apt install gammu-smsd mosquitto"
+  fi
+fi
 command -v python3 >/dev/null || die "python3 missing (apt install python3)"
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
   || die "Python >= 3.11 needed (Raspberry Pi OS Bookworm ships 3.11)"
@@ -120,4 +137,19 @@ systemctl enable dynamo-gateway.service
 if [ -f "$CONF_DIR/gateway.yaml" ]; then
   systemctl restart dynamo-gateway.service
   echo "== started; follow it with: journalctl -u dynamo-gateway -f"
+fi
+
+if [ -n "$ALERTS" ]; then
+  echo "== edge alerting"
+  # Refuse bad rules before replacing good ones (their site_configs are relative to the file).
+  "$PREFIX/venv/bin/dynamo" alerts check "$ALERTS" || die "alert rules refused: $ALERTS"
+  install -m 0640 -o root -g "$USER_NAME" "$ALERTS" "$CONF_DIR/alerts.yaml"
+  install -m 0640 -o root -g "$USER_NAME" "$SMSD_CONFIG" "$CONF_DIR/gammu-smsdrc"
+  getent group gammu >/dev/null && usermod -a -G gammu "$USER_NAME"
+  EDGE_SRC="${BUNDLE:-$HERE}/dynamo-alerts-edge.service"
+  [ -f "$EDGE_SRC" ] || EDGE_SRC="$HERE/dynamo-alerts-edge.service"
+  install -m 0644 "$EDGE_SRC" /etc/systemd/system/dynamo-alerts-edge.service
+  systemctl daemon-reload
+  systemctl enable --now dynamo-alerts-edge.service
+  echo "== edge alerting started; follow it with: journalctl -u dynamo-alerts-edge -f"
 fi

@@ -65,8 +65,9 @@ def test_the_aarch64_bundle_holds_everything_a_pi_needs_offline(tmp_path: Path) 
     assert os.stat(out / "install.sh").st_mode & stat.S_IXUSR
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["platform"] == "aarch64" and manifest["python"] == "3.11"
-    assert {"install.sh", "dynamo-gateway.service"} <= set(manifest["files"])
-    assert len(manifest["files"]) == len(wheels) + 4
+    provisioning = {"install.sh", "dynamo-gateway.service", "dynamo-alerts-edge.service",
+                    "journald-dynamo.conf", "gateway.env.example"}
+    assert set(manifest["files"]) - {f"wheels/{w.name}" for w in wheels} == provisioning
     # pip, offline and with no configuration of this machine, resolves the whole install
     # from the bundle alone for an aarch64 CPython 3.11.
     platform_args = [a for tag in PLATFORMS["aarch64"] for a in ("--platform", tag)]
@@ -89,16 +90,21 @@ def test_an_unknown_platform_is_refused_with_the_choices() -> None:
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
-def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name,directives", [
+    ("dynamo-gateway.service", ("Restart=always", "Type=notify", "WatchdogSec=",
+                                "StateDirectory=")),
+    ("dynamo-alerts-edge.service", ("Restart=always", "StateDirectory=",
+                                    "SupplementaryGroups=gammu", "ReadWritePaths=/var/spool/gammu")),
+])
+def test_the_systemd_units_verify(tmp_path: Path, name: str, directives: tuple[str, ...]) -> None:
     dynamo = Path(sys.executable).with_name("dynamo")
-    unit = tmp_path / "dynamo-gateway.service"
-    unit.write_text((PI / "dynamo-gateway.service").read_text()
-                    .replace("/opt/dynamo/venv/bin/dynamo", str(dynamo)))
+    unit = tmp_path / name
+    unit.write_text((PI / name).read_text().replace("/opt/dynamo/venv/bin/dynamo", str(dynamo)))
     run = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True,
                          text=True, timeout=60, check=False)
     assert run.returncode == 0, run.stderr
     text = unit.read_text()
-    for directive in ("Restart=always", "Type=notify", "WatchdogSec=", "StateDirectory="):
+    for directive in directives:
         assert directive in text
 
 
