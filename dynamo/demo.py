@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from dynamo.devservices import InfluxdProcess, MosquittoProcess, free_port
+from dynamo.devservices import InfluxdProcess, MosquittoProcess, free_port, stop_processes
 
 REPO = Path(__file__).resolve().parents[1]
 SITES = REPO / "firmware-config" / "sites"
@@ -102,14 +102,7 @@ def run_demo(*, api_port: int, speed: float, workdir: Path) -> None:
         _announce(api_port, influxd, broker, workdir, speed, token)
         _supervise(children)
     finally:
-        for child in children.values():
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children.values():
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        stop_processes(children.values(), timeout_s=10)
         broker.stop()
         influxd.stop()
 

@@ -19,7 +19,6 @@ import os
 import random
 import re
 import secrets
-import signal
 import statistics
 import subprocess
 import sys
@@ -35,7 +34,7 @@ from alerting.notifier import FallbackNotifier
 from alerting.rules import load_alert_config
 from alerting.service import AlertService
 from alerting.store import AlertStore
-from dynamo.devservices import MosquittoProcess, wait_until
+from dynamo.devservices import MosquittoProcess, stop_processes, wait_until
 from simulators import run_in_thread
 from telemetry.site import Broker
 
@@ -106,11 +105,7 @@ rules:
             time.sleep(random.uniform(0.3, 1.3))
     finally:
         service.stop()
-        gateway.send_signal(signal.SIGTERM)
-        try:
-            gateway.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            gateway.kill()
+        stop_processes([gateway])
         log.close()
         sims.stop()
         mosquitto.stop()

@@ -7,6 +7,7 @@ the system-wide services.
 from dynamo.devservices.influxd import InfluxdProcess
 from dynamo.devservices.mosquitto import MosquittoProcess
 from dynamo.devservices.ports import free_port
+from dynamo.devservices.stop import stop_processes
 from dynamo.devservices.wait import wait_until
 
-__all__ = ["InfluxdProcess", "MosquittoProcess", "free_port", "wait_until"]
+__all__ = ["InfluxdProcess", "MosquittoProcess", "free_port", "stop_processes", "wait_until"]

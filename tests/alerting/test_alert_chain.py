@@ -5,7 +5,6 @@ the door closes → the end-of-alert SMS; the events are in InfluxDB as annotati
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from alerting.notifier import FallbackNotifier
 from alerting.rules import load_alert_config
 from alerting.service import AlertService
 from alerting.store import AlertStore
-from dynamo.devservices import MosquittoProcess, wait_until
+from dynamo.devservices import MosquittoProcess, stop_processes, wait_until
 from simulators import run_in_thread
 from telemetry.influx.client import InfluxClient
 from telemetry.site import Broker
@@ -107,11 +106,7 @@ rules:
         assert events["fired"][0]["alert_id"] == alert_id
     finally:
         service.stop()
-        gateway.send_signal(signal.SIGTERM)
-        try:
-            gateway.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            gateway.kill()
+        stop_processes([gateway])
         log.close()
         sims.stop()
         store.close()

@@ -23,7 +23,13 @@ import httpx
 import pytest
 
 from collector import Backoff, Collector, DeadLetterStore
-from dynamo.devservices import InfluxdProcess, MosquittoProcess, free_port, wait_until
+from dynamo.devservices import (
+    InfluxdProcess,
+    MosquittoProcess,
+    free_port,
+    stop_processes,
+    wait_until,
+)
 from telemetry.influx.client import InfluxClient
 from telemetry.mqtt import connect, make_client
 from telemetry.payload import Reading, Telemetry, encode
@@ -300,10 +306,4 @@ def test_three_shared_collectors_one_killed_lose_and_duplicate_nothing(
     finally:
         own_influxd.start()
         gateway.close()
-        for process in processes.values():
-            process.send_signal(signal.SIGTERM)
-        for process in processes.values():
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(processes.values(), timeout_s=30)

@@ -7,7 +7,6 @@ Ariège site files; only the ports and passwords come from the suite.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -19,7 +18,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dynamo.devservices import InfluxdProcess, MosquittoProcess, free_port, wait_until
+from dynamo.devservices import (
+    InfluxdProcess,
+    MosquittoProcess,
+    free_port,
+    stop_processes,
+    wait_until,
+)
 from simulators import RunningSimulators, run_in_thread
 from telemetry.datatypes import DataType
 from telemetry.influx.client import InfluxClient
@@ -95,13 +100,7 @@ def chain(influxd: InfluxdProcess, mosquitto: MosquittoProcess,
         wait_until(healthy, timeout_s=60, what="the api to be healthy", interval_s=0.25)
         yield Chain(sims=sims, api=api, influx=influx, processes=processes, logs=workdir)
     finally:
-        for process in processes.values():
-            process.send_signal(signal.SIGTERM)
-        for process in processes.values():
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(processes.values())
         api.close()
         influx.close()
         sims.stop()

@@ -94,7 +94,8 @@ def test_an_unknown_platform_is_refused_with_the_choices() -> None:
     ("dynamo-gateway.service", ("Restart=always", "Type=notify", "WatchdogSec=",
                                 "StateDirectory=")),
     ("dynamo-alerts-edge.service", ("Restart=always", "StateDirectory=",
-                                    "SupplementaryGroups=gammu", "ReadWritePaths=/var/spool/gammu")),
+                                    "SupplementaryGroups=gammu",
+                                    "ReadWritePaths=/var/spool/gammu")),
 ])
 def test_the_systemd_units_verify(tmp_path: Path, name: str, directives: tuple[str, ...]) -> None:
     dynamo = Path(sys.executable).with_name("dynamo")
