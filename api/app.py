@@ -60,7 +60,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                 max_gap=timedelta(seconds=settings.integral_max_gap_s),
                 emissions=EmissionInputs(factors=app.state.factors, gwp=app.state.gwp,
                                          gwp_report=settings.api_gwp_report,
-                                         top_ups=top_ups_from(app.state.sessions)))
+                                         top_ups=top_ups_from(app.state.sessions),
+                                         records=app.state.sessions,
+                                         references=app.state.references))
             rollups.start()
         app.state.rollups = rollups
         app.state.alert_history = AlertHistoryReader(settings.api_alert_db)

@@ -25,6 +25,14 @@ from telemetry.roles import Kind
 RAW_LIMIT = timedelta(days=31, hours=1)
 
 
+def evidence_for(store: ReadingsStore, period: Period, *, around: timedelta,
+                 max_gap: timedelta) -> Evidence:
+    """Raw readings up to `RAW_LIMIT`, the hourly rollups beyond."""
+    if period.duration > RAW_LIMIT:
+        return RollupEvidence(store=store)
+    return RawEvidence(store=store, around=around, max_gap=max_gap)
+
+
 class Evidence(Protocol):
     @property
     def name(self) -> str: ...

@@ -27,7 +27,7 @@ from api.ghg import (
     refrigerant_emission,
     summarise,
 )
-from api.periods import Period
+from api.periods import Period, explicit_period
 from api.records import Baseline, Batch, MaterialLot, RefrigerantTopUp
 from api.references import References
 from api.schemas import (
@@ -114,6 +114,15 @@ def compute(
     # Validation copied the list into `out`: the notes added since would be lost.
     out.notes = notes
     return out
+
+
+def batch_period(batch: Batch) -> Period:
+    """A batch's own `[started_at, ended_at)`, the period its indicators cover."""
+    span = explicit_period(start=batch.started_at, end=batch.ended_at)
+    if span.duration > RAW_LIMIT and (span.start_ms % 3_600_000 or span.end_ms % 3_600_000):
+        raise IndicatorError("a batch over 31 days is computed from hourly rollups: its start "
+                             "and end must fall on whole hours")
+    return span
 
 
 def _grid_intensity(inputs: Inputs, *, period: Period, kwh: dict[str, float],

@@ -22,10 +22,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.energy import counter_delta
+from api.evidence import evidence_for
 from api.factors import FactorTable, GwpTable, UnknownFactor
 from api.ghg import emission_line, factor_spans, purchased_electricity, refrigerant_emission
+from api.indicators import Inputs, batch_period, compute
 from api.periods import Period
-from api.records import RefrigerantTopUp
+from api.records import Baseline, Batch, RefrigerantTopUp
 from api.references import References, band_label
 from api.sites import EquipmentInfo, SensorInfo, SiteRegistry
 from api.sources import SOURCES, energy_from_samples
@@ -34,6 +36,7 @@ from api.store import ReadingsStore
 from telemetry.influx.client import InfluxError
 from telemetry.influx.lineprotocol import line
 from telemetry.influx.schema import (
+    AVOIDED_BATCHES,
     BAND_HOURLY,
     ENERGY_HOURLY,
     GHG_HOURLY,
@@ -89,12 +92,16 @@ def top_ups_from(sessions: sessionmaker[Session]) -> TopUpReader:
 @dataclass(frozen=True, slots=True)
 class EmissionInputs:
     """What the `ghg_hourly` rollup multiplies activities by: the factor and GWP tables the
-    indicators use, the GWP report in force, and where refrigerant top-ups are recorded."""
+    indicators use, the GWP report in force, and where refrigerant top-ups are recorded;
+    `records` (the api's relational database: batches, baselines), when given, also yields
+    the `avoided_batches` points, with `references` (default `References.load()`)."""
 
     factors: FactorTable = field(default_factory=FactorTable.load)
     gwp: GwpTable = field(default_factory=GwpTable.load)
     gwp_report: str = "AR4"
     top_ups: TopUpReader = _no_top_ups
+    records: sessionmaker[Session] | None = None
+    references: References | None = None
 
 
 def hour_floor(moment: datetime) -> datetime:
@@ -218,6 +225,63 @@ def _leak_points(emissions: EmissionInputs, store: ReadingsStore, eq: EquipmentI
     return out
 
 
+def _avoided_point(eq: EquipmentInfo, at_ms: int, baseline: str, batch_id: int,
+                   avoided: float, baseline_kg: float, actual: float, quantity: float,
+                   output: str) -> str:
+    # Every field every time: a rewrite of the point must leave nothing of the old one.
+    return line(AVOIDED_BATCHES, {"site": eq.site, "equipment": eq.id, "baseline": baseline}, {
+        "batch_id": int(batch_id), "avoided_co2e_kg": float(avoided),
+        "baseline_co2e_kg": float(baseline_kg), "actual_co2e_kg": float(actual),
+        "output_quantity": float(quantity), "output": output}, at_ms)
+
+
+def _avoided_points(emissions: EmissionInputs, store: ReadingsStore, eq: EquipmentInfo,
+                    start: datetime, end: datetime, around: timedelta,
+                    max_gap: timedelta) -> list[str]:
+    """Avoided emissions of each batch ending in `(start, end]` (the period a batch belongs
+    to, as in the indicators) against each stored baseline of the equipment's kind, computed
+    by the indicators themselves over the batch's own span (`compute(batch_id=…)`, what
+    `GET …/batches/{id}/indicators?baseline=…` answers), at the batch's end. A point of the
+    window no longer backed by a batch and a baseline (record deleted, moved, or no longer
+    computable) is zeroed, with batch_id 0."""
+    if emissions.records is None:
+        return []
+    references = References.load() if emissions.references is None else emissions.references
+    out: dict[tuple[int, str], str] = {}
+    with emissions.records() as db:
+        baselines = list(db.scalars(select(Baseline).filter_by(equipment_kind=eq.kind.value)
+                                    .order_by(Baseline.name)))
+        batches = list(db.scalars(
+            select(Batch).filter_by(site=eq.site, equipment=eq.id)
+            .where(Batch.ended_at > start, Batch.ended_at <= end)
+            .order_by(Batch.ended_at, Batch.id))) if baselines else []
+        for batch in batches:
+            for baseline in baselines:
+                try:
+                    span = batch_period(batch)
+                    inputs = Inputs(
+                        equipment=eq, store=store, db=db, factors=emissions.factors,
+                        gwp=emissions.gwp, gwp_report=emissions.gwp_report,
+                        evidence=evidence_for(store, span, around=around, max_gap=max_gap),
+                        references=references, timezone=eq.timezone, around=around,
+                        max_gap=max_gap)
+                    [avoided] = compute(inputs, period=span, batch_id=batch.id,
+                                        baseline=baseline.name).ghg.avoided
+                except ValueError as exc:  # IndicatorError, PeriodError
+                    log.warning("avoided_batches of %s/%s batch %d, baseline %s: %s",
+                                eq.site, eq.id, batch.id, baseline.name, exc)
+                    continue
+                at_ms = int(batch.ended_at.timestamp() * 1000)
+                out[(at_ms, baseline.name)] = _avoided_point(
+                    eq, at_ms, baseline.name, batch.id, avoided.avoided_co2e_kg,
+                    avoided.baseline_co2e_kg, avoided.actual_co2e_kg, avoided.output_quantity,
+                    avoided.output)
+    earlier = store.avoided_batches(site=eq.site, equipment=eq.id, start=start, end=end)
+    zeros = [_avoided_point(eq, at_ms, name, 0, 0.0, 0.0, 0.0, 0.0, "")
+             for at_ms, name in sorted(earlier - out.keys())]
+    return zeros + [out[key] for key in sorted(out)]
+
+
 def rollup_equipment(*, eq: EquipmentInfo, store: ReadingsStore, start: datetime,
                      end: datetime, around: timedelta, max_gap: timedelta,
                      bands: dict[str, tuple[float, float]] | None = None,
@@ -299,7 +363,10 @@ def rollup_equipment(*, eq: EquipmentInfo, store: ReadingsStore, start: datetime
         lines.append(line(SENSOR_HOURLY, {**tags, "sensor": sensor_id,
                                           "role": roles.get(sensor_id, "")}, fields, hour_ms))
     store.write(lines)
-    return len(lines)
+    # After the hourly points: a batch over 31 days is computed from them, as in the api.
+    avoided = _avoided_points(emissions, store, eq, first, last, around, max_gap)
+    store.write(avoided)
+    return len(lines) + len(avoided)
 
 
 def run_rollups(*, registry: SiteRegistry, store: ReadingsStore, start: datetime,

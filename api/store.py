@@ -9,6 +9,7 @@ from typing import Literal
 from telemetry.influx.client import InfluxClient, first_value
 from telemetry.influx.influxql import quote_ident, quote_string, tag_equals, time_literal
 from telemetry.influx.schema import (
+    AVOIDED_BATCHES,
     BAND_HOURLY,
     ENERGY_HOURLY,
     GHG_HOURLY,
@@ -225,6 +226,17 @@ class ReadingsStore:
         return {int(row["time"]): float(row["co2e_kg"])
                 for series in self.client.query(statement) for row in series.rows()
                 if row["co2e_kg"] is not None}
+
+    def avoided_batches(self, *, site: str, equipment: str, start: datetime,
+                        end: datetime) -> set[tuple[int, str]]:
+        """(time in ms, baseline) of the `avoided_batches` points of an equipment in
+        `(start, end]`, the window whose batch ends a rollup run recomputes."""
+        statement = (f"SELECT avoided_co2e_kg FROM {quote_ident(AVOIDED_BATCHES)}"
+                     f" WHERE {tag_equals('site', site)} AND {tag_equals('equipment', equipment)}"
+                     f" AND time > {time_literal(start)} AND time <= {time_literal(end)}"
+                     f" GROUP BY {quote_ident('baseline')}")
+        return {(int(row["time"]), series.tags.get("baseline", ""))
+                for series in self.client.query(statement) for row in series.rows()}
 
     def hourly_intensity(self, *, start: datetime, end: datetime) -> dict[int, float]:
         """Mean grid intensity (g/kWh) of each hour with imported data."""

@@ -122,7 +122,8 @@ TITLES: dict[str, Label] = {
     "co2e_today": T("CO2e aujourd'hui", "CO2e today"),
     "co2e_by_scope": T("Émissions par scope et par machine (kg CO2e/jour)",
                        "Emissions by scope and machine (kg CO2e/day)"),
-    "avoided": T("Émissions évitées", "Avoided emissions"),
+    "avoided": T("Émissions évitées par lot et par référence (kg CO2e)",
+                 "Avoided emissions by batch and baseline (kg CO2e)"),
     "last_data": T("Dernière donnée reçue", "Last data received"),
     "gateway_online": T("Passerelles en ligne", "Gateways online"),
     "buffer_depth": T("Messages en attente sur la passerelle", "Messages buffered on the gateway"),
@@ -201,6 +202,16 @@ DESCRIPTIONS: dict[str, Label] = {
                        "bought, location-based (the ADEME factor valid at each hour). Never "
                        "netted against avoided emissions. The same figures as the api's "
                        "indicators over whole hours."),
+    "avoided": T("Somme par jour (UTC) de la fin des lots, par scénario de référence, de la "
+                 "mesure avoided_batches que l'api écrit pour chaque lot terminé : ce que "
+                 "GET …/batches/{id}/indicators?baseline=<nom> répond (référence − réel, "
+                 "scopes 1 et 2 du lot). Vide sans lot ni référence enregistrés. Jamais "
+                 "soustrait des émissions ci-dessus.",
+                 "Daily (UTC, by batch end) sums per baseline of the avoided_batches "
+                 "measurement the api writes for each finished batch: what "
+                 "GET …/batches/{id}/indicators?baseline=<name> answers (baseline − actual, "
+                 "the batch's scopes 1 and 2). Empty without recorded batches and baselines. "
+                 "Never subtracted from the emissions above."),
     "dead_letters": T("EN ATTENTE : lit la mesure collector_status, vide tant que le collecteur "
                       "ne la publie pas.",
                       "PENDING: reads the collector_status measurement; empty until the "

@@ -8,6 +8,7 @@ the few that are not written yet. docs/dashboards.md lists the fields each panel
 from __future__ import annotations
 
 from telemetry.influx.schema import (
+    AVOIDED_BATCHES,
     ENERGY_HOURLY,
     GATEWAY_STATUS,
     GHG_HOURLY,
@@ -39,6 +40,7 @@ COLLECTOR_STATUS = "collector_status"
 
 __all__ = [
     "ALERT_EVENTS",
+    "AVOIDED_BATCHES",
     "COLLECTOR_STATUS",
     "EMISSION_ROLES",
     "ENERGY_HOURLY",

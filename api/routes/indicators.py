@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from api.deps import Db, Equipment, Factors, Gwp, ReportPeriod, Settings, Store
-from api.evidence import RAW_LIMIT, Evidence, RawEvidence, RollupEvidence
-from api.indicators import IndicatorError, Inputs, compute
+from api.evidence import RAW_LIMIT, Evidence, evidence_for
+from api.indicators import IndicatorError, Inputs, batch_period, compute
 from api.periods import Period, explicit_period
 from api.records import Batch, Campaign
 from api.references import References
@@ -23,10 +23,8 @@ _BASELINE = r"^[a-z0-9][a-z0-9._-]{0,79}$"
 
 
 def _evidence(store: Store, settings: Settings, period: Period) -> Evidence:
-    if period.duration > RAW_LIMIT:
-        return RollupEvidence(store=store)
-    return RawEvidence(store=store, around=timedelta(seconds=settings.boundary_lookaround_s),
-                       max_gap=timedelta(seconds=settings.integral_max_gap_s))
+    return evidence_for(store, period, around=timedelta(seconds=settings.boundary_lookaround_s),
+                        max_gap=timedelta(seconds=settings.integral_max_gap_s))
 
 
 def make_inputs(request: Request, equipment: EquipmentInfo, store: Store, db: Db,
@@ -79,10 +77,10 @@ def batch_indicators(
     batch = db.get(Batch, batch_id)
     if batch is None or (batch.site, batch.equipment) != (equipment.site, equipment.id):
         raise HTTPException(404, f"no batch {batch_id} for {equipment.site}/{equipment.id}")
-    span = explicit_period(start=batch.started_at, end=batch.ended_at)
-    if span.duration > RAW_LIMIT and (span.start_ms % 3_600_000 or span.end_ms % 3_600_000):
-        raise HTTPException(422, "a batch over 31 days is computed from hourly rollups: its "
-                                 "start and end must fall on whole hours")
+    try:
+        span = batch_period(batch)
+    except IndicatorError as exc:
+        raise HTTPException(422, str(exc)) from None
     inputs = make_inputs(request, equipment, store, db, factors, gwp, settings, span)
     try:
         return compute(inputs, period=span,

@@ -104,7 +104,8 @@ def api_rollup(start: datetime | None, end: datetime | None, hours: int) -> None
     start = _utc(start) if start else end - timedelta(hours=hours)
     if end <= start:
         raise click.BadParameter("--end must be after --start")
-    # The same factor, GWP and top-up sources as the api's indicators (ghg_hourly).
+    # The same factor, GWP, top-up, batch and baseline sources as the api's indicators
+    # (ghg_hourly, avoided_batches).
     engine = make_engine(settings.api_database_url)
     migrate(engine)
     try:
@@ -112,8 +113,9 @@ def api_rollup(start: datetime | None, end: datetime | None, hours: int) -> None
         gwp = GwpTable.load(user_files=settings.api_refrigerant_files)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    records = sessions(engine)
     emissions = EmissionInputs(factors=factors, gwp=gwp, gwp_report=settings.api_gwp_report,
-                               top_ups=top_ups_from(sessions(engine)))
+                               top_ups=top_ups_from(records), records=records)
     store = ReadingsStore(settings.influx())
     try:
         report = run_rollups(registry=SiteRegistry.load(settings.site_configs), store=store,
