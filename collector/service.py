@@ -28,7 +28,9 @@ from collector.points import decode, sequence_event_line
 from collector.sequence import SequenceEvent, SequenceTracker
 from collector.writer import Backoff, Writer, WriterStopped
 from telemetry.errors import PayloadError
-from telemetry.influx.client import InfluxClient
+from telemetry.influx.client import InfluxClient, InfluxError
+from telemetry.influx.lineprotocol import line
+from telemetry.influx.schema import COLLECTOR_STATUS
 from telemetry.mqtt import connect, make_client
 from telemetry.site import Broker
 from telemetry.topics import Channel, subscription
@@ -109,6 +111,7 @@ class Collector:
         session_expiry_s: int = 7 * 86400,
         track_sequences: bool | None = None,
         drain_timeout_s: float = 10.0,
+        status_interval_s: float = 30.0,
     ) -> None:
         if not 1 <= receive_maximum <= 65535:
             raise ValueError("receive_maximum must be within 1..65535 (MQTT 5)")
@@ -126,6 +129,10 @@ class Collector:
         self._flush_interval_s = flush_interval_s
         self._session_expiry_s = session_expiry_s
         self._drain_timeout_s = drain_timeout_s
+        self._client_id = client_id
+        self._status_interval_s = status_interval_s
+        self._status_thread = threading.Thread(target=self._status_loop, name="collector-status",
+                                               daemon=True)
         # Shared subscriptions split a gateway's sequence between collectors: no one sees it all.
         track = share_group is None if track_sequences is None else track_sequences
         self._sequences = SequenceTracker() if track else None
@@ -157,6 +164,7 @@ class Collector:
         """Start the writers and connect; returns at once (see `connected`)."""
         for thread in self._threads:
             thread.start()
+        self._status_thread.start()
         # A persistent session: what arrives while we are away waits for us at the broker.
         connect(self._client, self._broker, clean_start=False,
                 session_expiry_s=self._session_expiry_s, receive_maximum=self.receive_maximum)
@@ -266,6 +274,21 @@ class Collector:
                 # packet ids that may since name other messages: acknowledge only the current.
                 if item.qos > 0 and item.generation == generation:
                     self._client.ack(item.mid, item.qos)
+
+    def _status_loop(self) -> None:
+        """Every `status_interval_s`, the collector's own state for the fleet dashboard.
+
+        Best effort and written beside the telemetry path: a status missed while InfluxDB is
+        down is a gap in a gauge, not lost data, and must never hold telemetry back.
+        """
+        while not self._closing.wait(self._status_interval_s):
+            status = line(COLLECTOR_STATUS, {"collector": self._client_id},
+                          {"dead_letters": self.dead_letters.count(),
+                           "queued_messages": self.queue_depth}, int(time.time() * 1000))
+            try:
+                self.influx.write([status])
+            except InfluxError as exc:
+                log.debug("collector status not written: %s", exc)
 
     def _next_batch(self) -> list[_Item]:
         batch: list[_Item] = []

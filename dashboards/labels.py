@@ -212,10 +212,12 @@ DESCRIPTIONS: dict[str, Label] = {
                  "GET …/batches/{id}/indicators?baseline=<name> answers (baseline − actual, "
                  "the batch's scopes 1 and 2). Empty without recorded batches and baselines. "
                  "Never subtracted from the emissions above."),
-    "dead_letters": T("EN ATTENTE : lit la mesure collector_status, vide tant que le collecteur "
-                      "ne la publie pas.",
-                      "PENDING: reads the collector_status measurement; empty until the "
-                      "collector publishes it."),
+    "dead_letters": T("Messages mis de côté par le collecteur (invalides ou refusés par "
+                      "InfluxDB), d'après l'état qu'il publie toutes les 30 s ; "
+                      "`dynamo collector dead-letters list` les détaille.",
+                      "Messages the collector set aside (invalid, or refused by InfluxDB), from "
+                      "the status it writes every 30 s; `dynamo collector dead-letters list` "
+                      "shows them."),
     "specific_energy": T("Électricité consommée ÷ unités conditionnées × 1000, sur la période.",
                          "Electricity consumed ÷ units packed × 1000, over the period."),
     "reject_rate": T("Unités rejetées ÷ (conditionnées + rejetées), en %.",

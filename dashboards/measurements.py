@@ -1,14 +1,15 @@
 """Measurements the dashboards read, and the names inside them the queries rely on.
 
 telemetry.influx.schema owns the measurement names written by our components (readings,
-gateway status, sequence events, the api's hourly rollups); they are re-exported here with
-the few that are not written yet. docs/dashboards.md lists the fields each panel reads.
+gateway status, sequence events, the collector's status, the api's hourly rollups); they are
+re-exported here. docs/dashboards.md lists the fields each panel reads.
 """
 
 from __future__ import annotations
 
 from telemetry.influx.schema import (
     AVOIDED_BATCHES,
+    COLLECTOR_STATUS,
     ENERGY_HOURLY,
     GATEWAY_STATUS,
     GHG_HOURLY,
@@ -36,7 +37,6 @@ EMISSION_ROLES = ("grid_import_energy", "grid_power", "electric_energy", "electr
 
 # collector: its counters, once it publishes them to InfluxDB (today they are Prometheus
 # metrics only). tags collector; fields dead_letters (cumulative), queued_messages.
-COLLECTOR_STATUS = "collector_status"
 
 __all__ = [
     "ALERT_EVENTS",

@@ -18,6 +18,7 @@ from __future__ import annotations
 READINGS = "readings"
 GATEWAY_STATUS = "gateway_status"
 SEQUENCE_EVENTS = "sequence_events"
+COLLECTOR_STATUS = "collector_status"  # tag collector; fields dead_letters, queued_messages
 
 VALUE_FIELD = "value"
 REASON_FIELD = "reason"
