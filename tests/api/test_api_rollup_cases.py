@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,18 +18,17 @@ from typing import Any
 
 import pytest
 import yaml
+from casekit import mismatches, write_series
 from fastapi.testclient import TestClient
 
 from api.rollups import run_rollups
 from api.sites import SiteRegistry
 from api.store import ReadingsStore
 from telemetry.influx.client import InfluxClient
-from telemetry.influx.lineprotocol import line
 
 CASES = sorted((Path(__file__).parent / "cases" / "rollups").glob("*/case.yaml"))
 REPO = Path(__file__).resolve().parents[2]
 REGISTRY = SiteRegistry.load(REPO / "firmware-config" / "sites")
-_STEP = re.compile(r"^(\w+)(?:\[(.+?)=(.+)\])?$")
 _FREEZER_CASE = Path(__file__).parent / "cases" / "rollups" / (
     "freezer-band-and-factor-change-over-41-days") / "case.yaml"
 
@@ -40,36 +38,8 @@ def database_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'rollup-cases.sqlite3'}"
 
 
-def _ms(text: str) -> int:
-    return int(datetime.fromisoformat(text).timestamp() * 1000)
-
-
-def _points(spec: list[Any]) -> list[tuple[int, float]]:
-    points: list[tuple[int, float]] = []
-    for item in spec:
-        if isinstance(item, list):
-            points.append((_ms(item[0]), float(item[1])))
-            continue
-        start, stop = _ms(item["ramp_from"]), _ms(item["ramp_to"])
-        step = int(item.get("step_s", 60)) * 1000
-        for t in range(start, stop + 1, step):
-            points.append((t, item["value"] + item.get("slope_per_h", 0) * (t - start) / 3.6e6))
-    return points
-
-
 def _load(influx: InfluxClient, case: dict[str, Any]) -> None:
-    eq = REGISTRY.get("ariege", case["equipment"])
-    assert eq is not None
-    sensors = {s.id: s for s in eq.sensors}
-    lines = []
-    for sensor_id, spec in case["series"].items():
-        sensor = sensors[sensor_id]
-        tags = {"site": eq.site, "gateway": eq.gateway, "equipment": eq.id,
-                "device": sensor.device, "sensor": sensor.id, "unit": sensor.unit,
-                "quality": "good"}
-        lines += [line("readings", tags, {"value": v}, t) for t, v in _points(spec)]
-    for i in range(0, len(lines), 5000):
-        influx.write(lines[i:i + 5000])
+    write_series(influx, REGISTRY, case["equipment"], case["series"])
 
 
 def _rollup(influx: InfluxClient, case: dict[str, Any],
@@ -78,27 +48,6 @@ def _rollup(influx: InfluxClient, case: dict[str, Any],
                 start=datetime.fromisoformat(case["request"]["start"]),
                 end=datetime.fromisoformat(case["request"]["end"]),
                 around=timedelta(hours=6), max_gap=timedelta(seconds=300), bands=bands)
-
-
-def _dig(body: Any, path: str) -> Any:
-    for step in path.split("."):
-        match = _STEP.match(step)
-        assert match, f"bad path step {step!r}"
-        name, key, value = match.groups()
-        body = body[name]
-        if key is not None:
-            found = [item for item in body if str(item[key]) == value]
-            assert len(found) == 1, f"{path}: {len(found)} items with {key}={value}"
-            body = found[0]
-    return body
-
-
-def _same(actual: Any, expected: Any) -> bool:
-    if isinstance(expected, float | int) and not isinstance(expected, bool):
-        return bool(actual == pytest.approx(expected, rel=1e-9, abs=1e-9))
-    if isinstance(expected, str) and isinstance(actual, str) and expected.endswith("Z"):
-        return datetime.fromisoformat(actual) == datetime.fromisoformat(expected)
-    return bool(actual == expected)
 
 
 @pytest.mark.parametrize("case_file", CASES, ids=[c.parent.name for c in CASES])
@@ -112,8 +61,7 @@ def test_rollup_case(case_file: Path, influx: InfluxClient,
                           params=case["request"])
     assert response.status_code == 200, response.text
     body = response.json()
-    wrong = {path: (_dig(body, path), value) for path, value in case["expected"].items()
-             if not _same(_dig(body, path), value)}
+    wrong = mismatches(body, case["expected"], tolerance=1e-9)
     assert not wrong, f"actual vs expected: {wrong}\nnotes: {body['notes']}"
 
 
