@@ -57,6 +57,13 @@ def _one(db: Session, model: type[R], record_id: int, equipment: EquipmentInfo) 
     return row
 
 
+def _remove(db: Session, model: type[R], record_id: int, equipment: EquipmentInfo) -> Response:
+    """Delete one of the equipment's records (404 when it is not one of them)."""
+    db.delete(_one(db, model, record_id, equipment))
+    db.commit()
+    return Response(status_code=204)
+
+
 def _owned(equipment: EquipmentInfo) -> dict[str, Any]:
     return {"site": equipment.site, "equipment": equipment.id}
 
@@ -82,9 +89,7 @@ def get_campaign(equipment: Equipment, db: Db, record_id: int) -> Campaign:
 
 @router.delete(f"{_EQ}/campaigns/{{record_id}}", status_code=204, dependencies=[OPERATOR_WRITES])
 def delete_campaign(equipment: Equipment, db: Db, record_id: int) -> Response:
-    db.delete(_one(db, Campaign, record_id, equipment))
-    db.commit()
-    return Response(status_code=204)
+    return _remove(db, Campaign, record_id, equipment)
 
 
 # --- batches --------------------------------------------------------------------------------
@@ -138,9 +143,7 @@ def replace_batch(equipment: Equipment, db: Db, record_id: int, body: BatchIn) -
 
 @router.delete(f"{_EQ}/batches/{{record_id}}", status_code=204, dependencies=[OPERATOR_WRITES])
 def delete_batch(equipment: Equipment, db: Db, record_id: int) -> Response:
-    db.delete(_one(db, Batch, record_id, equipment))
-    db.commit()
-    return Response(status_code=204)
+    return _remove(db, Batch, record_id, equipment)
 
 
 # --- material lots --------------------------------------------------------------------------
@@ -168,9 +171,7 @@ def list_material_lots(equipment: Equipment, db: Db) -> list[MaterialLot]:
 @router.delete(f"{_EQ}/material-lots/{{record_id}}", status_code=204,
              dependencies=[OPERATOR_WRITES])
 def delete_material_lot(equipment: Equipment, db: Db, record_id: int) -> Response:
-    db.delete(_one(db, MaterialLot, record_id, equipment))
-    db.commit()
-    return Response(status_code=204)
+    return _remove(db, MaterialLot, record_id, equipment)
 
 
 # --- refrigerant top-ups --------------------------------------------------------------------
@@ -190,9 +191,7 @@ def list_top_ups(equipment: Equipment, db: Db) -> list[RefrigerantTopUp]:
 @router.delete(f"{_EQ}/refrigerant-top-ups/{{record_id}}", status_code=204,
              dependencies=[OPERATOR_WRITES])
 def delete_top_up(equipment: Equipment, db: Db, record_id: int) -> Response:
-    db.delete(_one(db, RefrigerantTopUp, record_id, equipment))
-    db.commit()
-    return Response(status_code=204)
+    return _remove(db, RefrigerantTopUp, record_id, equipment)
 
 
 # --- baselines ------------------------------------------------------------------------------
