@@ -1,180 +1,149 @@
-"""The fast path: an ordinary, valid telemetry payload straight to line protocol.
+"""The fast path: an ordinary telemetry payload straight to line protocol, a message at a time.
 
-The collector spends most of its time turning JSON readings into lines. This path parses with
-orjson and checks the rules of `telemetry.payload.Telemetry` by hand, building each line as it
-goes and caching what repeats from message to message (validated identifiers, the tag part of
-each series). It only ever *accepts*: whenever a payload is anything but plainly valid (a
-missing field, a number sent as a string, NaN, an unknown key…) it returns None and the caller
-falls back to the pydantic model, which decides and words the error. A property-based test
-checks that whatever this path accepts, the model accepts too, with the same lines.
+The collector spends most of its time turning JSON readings into lines. The pydantic model
+(`telemetry.payload.Telemetry`) judges every message the first time its series appear; this path
+then takes the messages made only of series the model already accepted, which is nearly all of
+them (a gateway sends the same sensors, units and qualities poll after poll):
+
+- msgspec decodes the payload into typed structs in one C pass (types, bounds, unknown keys);
+- each reading's (sensor, unit, quality, reason) is looked up among those the model accepted for
+  this device, which gives the line ready-made up to its value: the fast path checks no
+  identifier and escapes nothing itself, so it cannot disagree with the model about them;
+- the message's numbers are formatted in one orjson call and the lines joined in one string.
+
+Anything else (a series never seen, a reading without value, a number beyond a
+double's range, a payload msgspec refuses…) returns None, and the caller asks the model, which
+decides, words the error and teaches this path the message's series (`learn`). Property-based
+tests hold the two to the same answer and the same lines.
+
+No loop here runs once per reading in Python: `map` over C callables does that work.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any
+from collections.abc import Iterable
+from operator import add, attrgetter
+from typing import Annotated, Literal, cast
 
+import msgspec
 import orjson
 
-from telemetry.influx.lineprotocol import escape_key, field_value
-from telemetry.influx.schema import READINGS, REASON_FIELD, VALUE_FIELD
+from telemetry.influx.lineprotocol import field_value
 
-# The patterns and bounds of telemetry.payload; fullmatch, like pydantic's anchored regex.
-_IDENT = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
-_SENSOR = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+# The bounds of telemetry.payload (ms since the epoch, 2000-01-01 .. 2100-01-01).
 _TS_MIN, _TS_MAX = 946_684_800_000, 4_102_444_800_000
-_MESSAGE_KEYS = frozenset({"v", "site", "gateway", "equipment", "device", "seq", "ts",
-                           "clock_synced", "readings"})
-_READING_KEYS = frozenset({"sensor", "value", "unit", "quality", "reason"})
-_QUALITIES = frozenset({"good", "uncertain", "bad"})
-_CACHE_LIMIT = 100_000  # series; beyond, the caches start afresh (memory stays bounded)
+_CACHE_LIMIT = 200_000  # series remembered in all (each a line start of ~130 bytes)
+
+# A series among a device's readings, with the reason its readings carry (None mostly):
+# (sensor, unit, quality, reason). Each has a line start of its own.
+SeriesKey = tuple[str, str, str, str | None]
+# The device a series belongs to: (site, gateway, equipment, device).
+DeviceKey = tuple[str, str, str, str]
 
 
-# A series' unit, quality, tag part, and tag part followed by the value field's key.
-_Series = tuple[str, str, str, str]
+class _Reading(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    # No pattern or length here: (sensor, unit, quality, reason) must be one the model accepted.
+    sensor: str
+    value: float | None = None  # an int is taken as the float the model would make of it
+    unit: str = ""
+    quality: str = "good"
+    reason: str | None = None
 
 
-class _Refused(Exception):
-    """Not plainly valid: the model will judge."""
+class _Message(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    site: str
+    gateway: str
+    equipment: str
+    device: str
+    seq: Annotated[int, msgspec.Meta(ge=0)]
+    ts: Annotated[int, msgspec.Meta(ge=_TS_MIN, lt=_TS_MAX)]
+    readings: Annotated[list[_Reading], msgspec.Meta(min_length=1, max_length=1000)]
+    v: Literal[1] = 1
+    clock_synced: bool = True
+
+
+_SERIES = attrgetter("sensor", "unit", "quality", "reason")
+_VALUE = attrgetter("value")
 
 
 class FastPath:
-    """Valid telemetry payload → lines, or None to let the model judge. Not thread-safe."""
+    """Payload → lines for series the model accepted before, or None. Not thread-safe."""
 
     def __init__(self) -> None:
-        self._idents: set[str] = set()
-        self._sensors: set[str] = set()
-        # (head, site) → sensor → its series; see _lines.
-        self._series: dict[tuple[str, str], dict[Any, _Series]] = {}
+        self._decoder = msgspec.json.Decoder(_Message)
+        # device → series → the line's start up to the value: "readings,<tags> [reason=…,]value="
+        self._series: dict[DeviceKey, dict[SeriesKey, str]] = {}
+        # device → its last message's series, in order, and their starts
+        self._last: dict[DeviceKey, tuple[list[SeriesKey], list[str]]] = {}
+        self._size = 0  # series remembered, all devices together
+
+    def learn(self, device: DeviceKey, series: Iterable[tuple[SeriesKey, str]]) -> None:
+        """Remember series the model accepted, each with its line's start up to the value.
+
+        Only readings with a value belong here (collector.points passes those alone): the fast
+        path writes every reading as `<start><value> <ts>`.
+        """
+        for key, start in series:
+            if self._size >= _CACHE_LIMIT:  # memory stays bounded: start afresh
+                self._series.clear()
+                self._last.clear()
+                self._size = 0
+            known = self._series.setdefault(device, {})
+            if key not in known:
+                self._size += 1
+            known[key] = start
 
     def lines(self, payload: bytes, *, site: str, gateway: str,
-              equipment: str) -> tuple[list[str], int, int] | None:
-        """(lines, seq, ts) when the payload is valid and agrees with its topic, else None."""
+              equipment: str) -> tuple[str, int, int, int] | None:
+        """(lines joined by newlines, how many, seq, ts) when the payload is an ordinary message
+        of known series that agrees with its topic; else None (the model judges)."""
         try:
-            message = orjson.loads(payload)
-        except orjson.JSONDecodeError:
+            message = self._decoder.decode(payload)
+        except msgspec.DecodeError:  # also msgspec.ValidationError
             return None
-        if type(message) is not dict or not message.keys() <= _MESSAGE_KEYS:
+        if message.site != site or message.gateway != gateway or message.equipment != equipment:
             return None
-        if message.get("v", 1) != 1 or type(message.get("v", 1)) is not int:
+        device = (site, gateway, equipment, message.device)
+        readings = message.readings
+        keys = list(map(_SERIES, readings))
+        # A device sends the same series in the same order poll after poll: comparing the list
+        # of keys with the last message's costs less than a lookup per reading.
+        last = self._last.get(device)
+        if last is not None and last[0] == keys:
+            starts = last[1]
+        else:
+            known = self._series.get(device)
+            if known is None:
+                return None
+            found = list(map(known.get, keys))
+            if None in found:
+                return None
+            starts = cast(list[str], found)
+            self._last[device] = (keys, starts)
+        values = list(map(_VALUE, readings))
+        if None in values:
             return None
-        if "clock_synced" in message and type(message["clock_synced"]) is not bool:
-            return None
-        seq, ts, device = message.get("seq"), message.get("ts"), message.get("device")
-        if type(seq) is not int or seq < 0 or type(ts) is not int \
-                or not _TS_MIN <= ts < _TS_MAX:
-            return None
-        # The topic's parts must be what the payload says, and valid identifiers.
-        if message.get("site") != site or message.get("gateway") != gateway \
-                or message.get("equipment") != equipment or type(device) is not str:
-            return None
-        for ident in (site, gateway, equipment, device):
-            if ident not in self._idents:
-                if not _IDENT.fullmatch(ident):
-                    return None
-                self._remember(self._idents, ident)
-        readings = message.get("readings")
-        if type(readings) is not list or not 1 <= len(readings) <= 1000:
-            return None
-        head = (f"{READINGS},device={escape_key(device)},equipment={escape_key(equipment)}"
-                f",gateway={escape_key(gateway)}")
-        try:
-            return self._lines(readings, head, site, ts), seq, ts
-        except (TypeError, _Refused):  # TypeError: an unhashable sensor, unit or quality
-            return None
+        tokens = _numbers(values)
+        end = f" {message.ts}"
+        text = f"{end}\n".join(map(add, starts, tokens)) + end
+        return text, len(values), message.seq, message.ts
 
-    def _lines(self, readings: list[Any], head: str, site: str, ts: int) -> list[str]:
-        end = f" {ts}"
-        # The series of this device and site, by sensor: (unit, quality, tags, tags + "value=").
-        # Keyed by sensor alone, unit and quality compared: hashing one fresh string per reading
-        # instead of a tuple of five is a good part of this loop's cost.
-        known = self._series.get((head, site))
-        if known is None:
-            known = self._series_table(head, site)
-        prefixes: list[str] = []  # each line without its value, or whole when it has none
-        numbers: list[Any] = []  # each line's value (None: none), formatted all at once below
-        add_prefix, add_number = prefixes.append, numbers.append
-        # No call per reading: this is the collector's innermost loop.
-        for reading in readings:
-            if type(reading) is not dict or not reading.keys() <= _READING_KEYS:
-                raise _Refused
-            sensor = reading.get("sensor")
-            unit = reading.get("unit", "")
-            quality = reading.get("quality", "good")
-            value: Any = reading.get("value")
-            entry = known.get(sensor)  # TypeError on an unhashable sensor: refused by the caller
-            # A hit means sensor, unit and quality passed before.
-            if entry is None or entry[0] != unit or entry[1] != quality:
-                entry = self._series_tags(known, head, site, sensor, unit, quality)
-            kind = type(value)
-            # orjson refuses NaN and numbers beyond a double's range: a float is finite.
-            if kind is int:
-                if abs(value) > 2**53:  # inexact as a float: the model
-                    raise _Refused
-            elif kind is not float and (value is not None or quality != "bad"):
-                raise _Refused
-            reason = reading.get("reason")
-            if reason is None:
-                if value is None or quality == "bad":
-                    raise _Refused
-                add_prefix(entry[3])
-            else:
-                if type(reason) is not str or len(reason) > 200 \
-                        or (quality == "bad" and not reason):
-                    raise _Refused
-                text = f"{REASON_FIELD}={field_value(reason)}" if reason else ""
-                if value is None:
-                    add_prefix(f"{entry[2]}{text}{end}")
-                else:
-                    add_prefix(f"{entry[2]}{text},{VALUE_FIELD}=" if text else entry[3])
-            add_number(value)
-        # field_value's float format is repr's: the shortest digits that read back the same
-        # double. orjson writes the same digits (both are shortest round-trip; the differential
-        # tests hold them to it) for every value in one C call, several times faster than a
-        # repr each. Where repr uses an exponent (below 1e-4, from 1e16) the forms differ
-        # (orjson: 0.00001 and 1e-7 for 1e-05 and 1e-07): repr formats those itself. An int
-        # (|n| ≤ 2**53 < 1e16) comes out as its digits: repr(float(n)) without ".0".
-        tokens = orjson.dumps(numbers).decode()[1:-1].split(",")
-        for i, token in enumerate(tokens):
-            value = numbers[i]
-            if value is None:
-                continue  # the prefix is the whole line
-            if "e" in token or "0.0000" in token:
-                token = repr(float(value))
-            # A float keeps its type without ".0" (field_value): the line is shorter.
-            if token[-2:] == ".0":
-                token = token[:-2]
-            prefixes[i] = f"{prefixes[i]}{token}{end}"
-        return prefixes
 
-    def _series_table(self, head: str, site: str) -> dict[Any, _Series]:
-        if len(self._series) >= _CACHE_LIMIT:
-            self._series.clear()
-        table: dict[Any, _Series] = {}
-        self._series[(head, site)] = table
-        return table
+def _numbers(values: list[float]) -> list[str]:
+    """`field_value` of each (finite) float, formatted in one C call where that gives the same.
 
-    def _series_tags(self, known: dict[Any, _Series], head: str, site: str, sensor: Any,
-                     unit: Any, quality: Any) -> _Series:
-        """The tag part of a new series, once its sensor, unit and quality are checked."""
-        if type(sensor) is not str or type(unit) is not str or len(unit) > 32 \
-                or type(quality) is not str or quality not in _QUALITIES:
-            raise _Refused
-        if sensor not in self._sensors:
-            if not _SENSOR.fullmatch(sensor):
-                raise _Refused
-            self._remember(self._sensors, sensor)
-        unit_tag = f",unit={escape_key(unit)}" if unit else ""
-        tags = (f"{head},quality={quality},sensor={escape_key(sensor)}"
-                f",site={escape_key(site)}{unit_tag} ")
-        entry = (unit, quality, tags, f"{tags}{VALUE_FIELD}=")
-        if len(known) >= _CACHE_LIMIT:
-            known.clear()
-        known[sensor] = entry
-        return entry
+    field_value writes repr's digits, the shortest that read back the same double; orjson writes
+    the same digits (both are shortest round-trip; the differential tests hold them to it).
+    Where repr switches to an exponent (below 1e-4, from 1e16) the two forms differ (orjson:
+    0.00001 and 1e16 for 1e-05 and 1e+16): such a message is formatted value by value.
+    """
+    text = orjson.dumps(values).decode()[1:-1]
+    if "e" in text or "0.0000" in text or "n" in text:  # "n": null, should a value not be finite
+        return list(map(field_value, values))
+    # A float keeps its type without ".0" (field_value): "1.0,2.5" → "1,2.5"; shortest digits
+    # never end in zero otherwise, so ".0," only ever ends a token.
+    tokens = text.replace(".0,", ",").split(",")
+    if tokens[-1].endswith(".0"):
+        tokens[-1] = tokens[-1][:-2]
+    return tokens
 
-    @staticmethod
-    def _remember(cache: set[str], item: str) -> None:
-        if len(cache) >= _CACHE_LIMIT:
-            cache.clear()
-        cache.add(item)

@@ -6,9 +6,10 @@ and the dead-letter replay both go through it, so a replayed message is judged b
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from collector.fastpath import FastPath
+from collector.fastpath import FastPath, SeriesKey
 from telemetry.errors import PayloadError
 from telemetry.influx.lineprotocol import escape_key, field_value, line
 from telemetry.influx.schema import (
@@ -18,15 +19,26 @@ from telemetry.influx.schema import (
     SEQUENCE_EVENTS,
     VALUE_FIELD,
 )
-from telemetry.payload import Status, Telemetry, decode_status, decode_telemetry
+from telemetry.payload import (
+    Reading,
+    Status,
+    Telemetry,
+    decode_status,
+    decode_telemetry,
+)
 from telemetry.topics import Channel, parse_topic
 
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
-    """What one message contributes: its lines and, for telemetry, where it sits in sequence."""
+    """What one message contributes: its lines and, for telemetry, where it sits in sequence.
+
+    `lines` holds line protocol, one or more lines per item (the fast path gives a message's
+    lines as one newline-joined string); `points` counts the lines.
+    """
 
     lines: list[str]
+    points: int
     site: str
     gateway: str
     seq: int | None = None  # telemetry only
@@ -37,7 +49,8 @@ def decode(topic_name: str, payload: bytes, *, received_ms: int,
            fast: FastPath | None = None) -> Decoded:
     """Validate a message against its topic and turn it into lines; `PayloadError` says why not.
 
-    With `fast`, plainly valid telemetry skips the pydantic model (see collector.fastpath).
+    With `fast`, telemetry of series the model accepted before skips the model (see
+    collector.fastpath); what the model accepts teaches `fast` its series.
     """
     topic = parse_topic(topic_name)
     if topic is None:
@@ -46,7 +59,7 @@ def decode(topic_name: str, payload: bytes, *, received_ms: int,
         status = decode_status(payload)
         if (status.site, status.gateway) != (topic.site, topic.gateway):
             raise PayloadError("site/gateway in payload differ from the topic")
-        return Decoded([status_line(status, received_ms=received_ms)], status.site,
+        return Decoded([status_line(status, received_ms=received_ms)], 1, status.site,
                        status.gateway, ts=status.ts)
     if topic.channel is not Channel.TELEMETRY:
         raise PayloadError(f"the collector does not store the {topic.channel} channel")
@@ -54,40 +67,60 @@ def decode(topic_name: str, payload: bytes, *, received_ms: int,
         accepted = fast.lines(payload, site=topic.site, gateway=topic.gateway,
                               equipment=topic.equipment)
         if accepted is not None:
-            lines, seq, ts = accepted
-            return Decoded(lines, topic.site, topic.gateway, seq=seq, ts=ts)
+            text, points, seq, ts = accepted
+            return Decoded([text], points, topic.site, topic.gateway, seq=seq, ts=ts)
     telemetry = decode_telemetry(payload)
     # The topic is what the broker's ACL vouches for; the payload must agree with it.
     if (telemetry.site, telemetry.gateway, telemetry.equipment) != (
             topic.site, topic.gateway, topic.equipment):
         raise PayloadError("site/gateway/equipment in payload differ from the topic")
-    return Decoded(telemetry_lines(telemetry), telemetry.site, telemetry.gateway,
-                   seq=telemetry.seq, ts=telemetry.ts)
+    lines = telemetry_lines(telemetry)
+    if fast is not None:
+        fast.learn((telemetry.site, telemetry.gateway, telemetry.equipment, telemetry.device),
+                   _plain_series(telemetry))
+    return Decoded(lines, len(lines), telemetry.site, telemetry.gateway, seq=telemetry.seq,
+                   ts=telemetry.ts)
 
 
 def telemetry_lines(message: Telemetry) -> list[str]:
     """One line per reading; a bad reading keeps its reason and has no value.
 
     Equivalent to `lineprotocol.line` with sorted tags and fields, but the tags shared by the
-    whole message are escaped once: this runs for every point the collector writes.
+    whole message are escaped once.
     """
-    # Tag keys in sorted order: device, equipment, gateway, quality, sensor, site, unit.
-    head = (f"{READINGS},device={escape_key(message.device)}"
-            f",equipment={escape_key(message.equipment)},gateway={escape_key(message.gateway)}")
-    site = escape_key(message.site)
-    ts = message.ts
+    head, site, ts = _message_tags(message), escape_key(message.site), message.ts
     out = []
     for r in message.readings:
-        unit = f",unit={escape_key(r.unit)}" if r.unit else ""
-        tags = f"{head},quality={r.quality.value},sensor={escape_key(r.sensor)},site={site}{unit}"
         value = None if r.value is None else f"{VALUE_FIELD}={field_value(float(r.value))}"
         if r.reason:
             reason = f"{REASON_FIELD}={field_value(r.reason)}"
             fields = reason if value is None else f"{reason},{value}"
         else:
             fields = value or ""  # the model gives a reading without value a reason
-        out.append(f"{tags} {fields} {ts}")
+        out.append(f"{_series_tags(head, site, r)} {fields} {ts}")
     return out
+
+
+def _plain_series(message: Telemetry) -> Iterator[tuple[SeriesKey, str]]:
+    """The series of the message's readings that have a value, each with its line up to it."""
+    head, site = _message_tags(message), escape_key(message.site)
+    for r in message.readings:
+        if r.value is not None:
+            reason = f"{REASON_FIELD}={field_value(r.reason)}," if r.reason else ""
+            yield ((r.sensor, r.unit, r.quality.value, r.reason),
+                   f"{_series_tags(head, site, r)} {reason}{VALUE_FIELD}=")
+
+
+def _message_tags(message: Telemetry) -> str:
+    # Tag keys in sorted order: device, equipment, gateway, quality, sensor, site, unit.
+    return (f"{READINGS},device={escape_key(message.device)}"
+            f",equipment={escape_key(message.equipment)},gateway={escape_key(message.gateway)}")
+
+
+def _series_tags(head: str, site: str, reading: Reading) -> str:
+    unit = f",unit={escape_key(reading.unit)}" if reading.unit else ""
+    return (f"{head},quality={reading.quality.value},sensor={escape_key(reading.sensor)}"
+            f",site={site}{unit}")
 
 
 def status_line(status: Status, *, received_ms: int) -> str:

@@ -84,7 +84,8 @@ class Counters:
 
 @dataclass(frozen=True, slots=True)
 class _Item:
-    lines: list[str]
+    lines: list[str]  # line protocol, one or more lines per item (collector.points.Decoded)
+    points: int
     mid: int
     qos: int
     generation: int  # the connection that delivered it: a packet id means nothing on another
@@ -229,7 +230,7 @@ class Collector:
             self.counters.add(dead_letters=1)
             client.ack(message.mid, message.qos)
             return
-        lines = decoded.lines
+        lines, points = decoded.lines, decoded.points
         if self._sequences is not None and decoded.seq is not None:
             ts = decoded.ts or now_ms
             seen = self._sequences.observe(site=decoded.site, gateway=decoded.gateway,
@@ -242,8 +243,10 @@ class Collector:
                 lines = [*lines, *(sequence_event_line(
                     site=decoded.site, gateway=decoded.gateway, kind=o.kind, seq=o.seq,
                     count=o.count, time_ms=ts) for o in seen)]
+                points += len(seen)
         self.counters.add(held=1)
-        self._queue.put(_Item(lines, message.mid, message.qos, self._generation, decoded.ts))
+        self._queue.put(_Item(lines, points, message.mid, message.qos, self._generation,
+                              decoded.ts))
 
     # -- InfluxDB side (writer threads) --------------------------------------------------------
 
@@ -254,7 +257,7 @@ class Collector:
                 if self._draining.is_set():
                     return
                 continue
-            lines = [line for item in batch for line in item.lines]
+            lines = [text for item in batch for text in item.lines]
             try:
                 refused = self._writer.write(lines)
             except WriterStopped:
@@ -262,7 +265,7 @@ class Collector:
                 return  # stopping with InfluxDB down: the broker redelivers these later
             now_ms = int(time.time() * 1000)
             oldest = min((item.ts for item in batch if item.ts is not None), default=now_ms)
-            self.counters.add(points=len(lines) - refused, batches=1)
+            self.counters.add(points=sum(item.points for item in batch) - refused, batches=1)
             with self.counters.lock:
                 self.counters.last_write_ms = now_ms
                 self.counters.lag_ms = max(0, now_ms - oldest)
@@ -300,5 +303,5 @@ class Collector:
             except queue.Empty:
                 break
             batch.append(item)
-            points += len(item.lines)
+            points += item.points
         return batch

@@ -71,7 +71,11 @@ class Writer:
         self._on_rejected = on_rejected
 
     def write(self, lines: list[str]) -> int:
-        """Write `lines`; returns how many were refused (dead-lettered). Raises WriterStopped."""
+        """Write `lines`; returns how many were refused (dead-lettered). Raises WriterStopped.
+
+        An item may hold several lines joined by newlines (a message's, from the fast path):
+        it is written as it is, and split into its lines only if InfluxDB refuses the batch.
+        """
         refused: dict[str, list[str]] = {}
         self._write_parts(lines, refused)
         for reason, bad in refused.items():
@@ -86,15 +90,13 @@ class Writer:
     def _write_parts(self, lines: list[str], refused: dict[str, list[str]]) -> None:
         try:
             self._write_retrying(lines)
-        except InfluxTooLarge as exc:
+        except InfluxRejected as exc:  # InfluxTooLarge among them
+            if len(lines) == 1 and "\n" in lines[0]:
+                lines = lines[0].split("\n")
             if len(lines) == 1:
-                refused.setdefault(f"larger than the server's body limit: {exc}", []).extend(lines)
-                return
-            self._write_parts(lines[:len(lines) // 2], refused)
-            self._write_parts(lines[len(lines) // 2:], refused)
-        except InfluxRejected as exc:
-            if len(lines) == 1:
-                refused.setdefault(_reason(exc), []).extend(lines)
+                reason = f"larger than the server's body limit: {exc}" \
+                    if isinstance(exc, InfluxTooLarge) else _reason(exc)
+                refused.setdefault(reason, []).extend(lines)
                 return
             self._write_parts(lines[:len(lines) // 2], refused)
             self._write_parts(lines[len(lines) // 2:], refused)

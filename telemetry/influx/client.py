@@ -6,12 +6,16 @@ in `Authorization: Token …`. The library's errors are translated into ours her
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+try:  # ISA-L's gzip: the same format, several times less CPU than zlib at level 1
+    from isal.igzip import compress as _gzip
+except ImportError:  # a machine without the server extra (a Pi): the standard library's
+    from gzip import compress as _gzip  # type: ignore[assignment]
 
 
 class InfluxError(Exception):
@@ -110,11 +114,11 @@ class InfluxClient:
         return str(response.headers.get("X-Influxdb-Version", "unknown"))
 
     def write(self, lines: Iterable[str], *, precision: str = "ms") -> None:
-        """Write line-protocol lines in one request."""
+        """Write line-protocol lines in one request (an item may hold several, newline-joined)."""
         body = ("\n".join(lines) + "\n").encode()
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if self._gzip:
-            body = gzip.compress(body, compresslevel=1)
+            body = _gzip(body, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
         self._request("POST", "/write", params={"db": self.database, "precision": precision},
                       content=body, headers=headers)

@@ -46,13 +46,17 @@ def _writer(influx: InfluxClient, store: DeadLetterStore, **kwargs: object) -> W
                   backoff=Backoff(initial_s=0.05, max_s=0.2), **kwargs)  # type: ignore[arg-type]
 
 
+# An item is one line, or several joined by newlines (a message's, from the fast path).
+@pytest.mark.parametrize("per_item", [1, 40], ids=["line-per-item", "message-per-item"])
 def test_partial_write_sets_aside_only_the_refused_lines(influx: InfluxClient,
-                                                         store: DeadLetterStore) -> None:
+                                                         store: DeadLetterStore,
+                                                         per_item: int) -> None:
     influx.write([f"m v=1.5 {T0}"])  # `v` is now a float field
     good = [f"m,s=a v={i}.5 {T0 + i}" for i in range(1, 200)]
     conflicting = [f"m,s=b v={i}i {T0 + i}" for i in range(2)]  # integers: type conflict
     lines = good[:50] + conflicting[:1] + good[50:] + conflicting[1:]
-    refused = _writer(influx, store).write(lines)
+    items = ["\n".join(lines[i:i + per_item]) for i in range(0, len(lines), per_item)]
+    refused = _writer(influx, store).write(items)
     assert refused == 2
     assert _count(influx, "m") == 1 + len(good)
     [letter] = store.entries()
