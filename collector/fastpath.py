@@ -121,16 +121,17 @@ class FastPath:
             starts = cast(list[str], found)
             self._last[device] = (keys, starts)
         values = list(map(_VALUE, readings))
-        if None in values:
-            return None
         tokens = _numbers(values)
+        if tokens is None:
+            return None
         end = f" {message.ts}"
         text = f"{end}\n".join(map(add, starts, tokens)) + end
         return text, len(values), message.seq, message.ts
 
 
-def _numbers(values: list[float]) -> list[str]:
-    """`field_value` of each (finite) float, formatted in one C call where that gives the same.
+def _numbers(values: list[float | None]) -> list[str] | None:
+    """`field_value` of each value, formatted in one C call where that gives the same; None if
+    a value is missing (the model writes such a reading).
 
     field_value writes repr's digits, the shortest that read back the same double; orjson writes
     the same digits (both are shortest round-trip; the differential tests hold them to it).
@@ -138,12 +139,13 @@ def _numbers(values: list[float]) -> list[str]:
     0.00001 and 1e16 for 1e-05 and 1e+16): such a message is formatted value by value.
     """
     text = orjson.dumps(values).decode()[1:-1]
-    if "e" in text or "0.0000" in text or "n" in text:  # "n": null, should a value not be finite
-        return list(map(field_value, values))
+    if "e" in text or "0.0000" in text or "n" in text:  # "n": null, a missing value
+        if None in values:
+            return None
+        return [field_value(value) for value in values if value is not None]
     # A float keeps its type without ".0" (field_value): "1.0,2.5" → "1,2.5"; shortest digits
     # never end in zero otherwise, so ".0," only ever ends a token.
     tokens = text.replace(".0,", ",").split(",")
     if tokens[-1].endswith(".0"):
         tokens[-1] = tokens[-1][:-2]
     return tokens
-

@@ -1,8 +1,9 @@
 """The collector: MQTT in, InfluxDB out, acknowledging each message only once it is stored.
 
-paho's network thread validates each message (collector.points) and hands its lines to a queue;
-writer threads batch the lines by size and time, write them (collector.writer) and acknowledge
-(MQTT `manual_ack`) the messages of a batch once InfluxDB confirmed it.
+paho's network thread validates each message (collector.points) and puts its lines in the inbox
+(collector.inbox); writer threads take them in batches by size and time, write them
+(collector.writer) and acknowledge (MQTT `manual_ack`) the messages of a batch once InfluxDB
+confirmed it.
 
 Backpressure is MQTT 5 flow control, not a growing queue: the collector announces a Receive
 Maximum, and the broker stops sending once that many messages wait for our acknowledgement.
@@ -14,7 +15,6 @@ thread never blocks, so keepalives flow and the session stays up throughout the 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from dataclasses import dataclass, field, fields
@@ -24,6 +24,7 @@ import paho.mqtt.client as mqtt
 
 from collector.deadletters import DeadLetterStore
 from collector.fastpath import FastPath
+from collector.inbox import Inbox
 from collector.points import decode, sequence_event_line
 from collector.sequence import SequenceEvent, SequenceTracker
 from collector.writer import Backoff, Writer, WriterStopped
@@ -126,8 +127,6 @@ class Collector:
         self.receive_maximum = receive_maximum
         self._broker = broker
         self._share_group = share_group
-        self._batch_points = batch_points
-        self._flush_interval_s = flush_interval_s
         self._session_expiry_s = session_expiry_s
         self._drain_timeout_s = drain_timeout_s
         self._client_id = client_id
@@ -139,8 +138,13 @@ class Collector:
         self._sequences = SequenceTracker() if track else None
         self._fast = FastPath()  # paho's thread alone uses it
         # Flow control bounds what the broker sends us; the slack covers QoS 0 and a reconnect's
-        # redelivery overlapping items of the previous connection still in the queue.
-        self._queue: queue.Queue[_Item] = queue.Queue(maxsize=2 * receive_maximum + 64)
+        # redelivery overlapping items of the previous connection still in the inbox.
+        # A batch also goes once it holds its share of the flow-control window: the broker sends
+        # no more until we acknowledge, and each writer should have a batch to write.
+        self._inbox: Inbox[_Item] = Inbox(batch_points=batch_points,
+                                          batch_messages=max(1, receive_maximum // (writers + 1)),
+                                          flush_interval_s=flush_interval_s,
+                                          capacity=2 * receive_maximum + 64)
         self._generation = 0
         self._closing = threading.Event()
         self._draining = threading.Event()
@@ -159,7 +163,7 @@ class Collector:
     @property
     def queue_depth(self) -> int:
         """Messages received and waiting for their write."""
-        return self._queue.qsize()
+        return len(self._inbox)
 
     def start(self) -> None:
         """Start the writers and connect; returns at once (see `connected`)."""
@@ -245,14 +249,14 @@ class Collector:
                     count=o.count, time_ms=ts) for o in seen)]
                 points += len(seen)
         self.counters.add(held=1)
-        self._queue.put(_Item(lines, points, message.mid, message.qos, self._generation,
+        self._inbox.put(_Item(lines, points, message.mid, message.qos, self._generation,
                               decoded.ts))
 
     # -- InfluxDB side (writer threads) --------------------------------------------------------
 
     def _write_loop(self) -> None:
         while True:
-            batch = self._next_batch()
+            batch = self._inbox.take()
             if not batch:
                 if self._draining.is_set():
                     return
@@ -292,16 +296,3 @@ class Collector:
                 self.influx.write([status])
             except InfluxError as exc:
                 log.debug("collector status not written: %s", exc)
-
-    def _next_batch(self) -> list[_Item]:
-        batch: list[_Item] = []
-        points = 0
-        deadline = time.monotonic() + self._flush_interval_s
-        while points < self._batch_points:
-            try:
-                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            batch.append(item)
-            points += item.points
-        return batch

@@ -11,6 +11,7 @@ against the gateway's user name, so a gateway can only write below its own prefi
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -64,6 +65,16 @@ def subscription(channel: Channel, *, site: str = "+", share_group: str | None =
 
 def parse_topic(topic: str) -> Topic | None:
     """The parts of a v1 topic, or None when the topic is not one of ours."""
+    # A collector sees the same few topics again and again; a long one is not worth keeping.
+    return _parse_cached(topic) if len(topic) <= 256 else _parse(topic)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(topic: str) -> Topic | None:
+    return _parse(topic)
+
+
+def _parse(topic: str) -> Topic | None:
     parts = topic.split("/")
     if len(parts) < 5 or f"{parts[0]}/{parts[1]}" != ROOT:
         return None

@@ -1,14 +1,17 @@
 """Collector throughput against InfluxDB's own write rate, measured side by side in one run.
 
-    .venv/bin/python bench/collector/run.py [--messages 400] [--readings 1000] [--writers 2]
+    .venv/bin/python bench/collector/run.py [--points 400000] [--readings 1000,20] [--rounds 3]
 
-Starts a private influxd and mosquitto (dynamo.devservices) and:
+Starts a private influxd and mosquitto (dynamo.devservices) and, for each message size (readings
+per message: 1000, a gateway's full message or a backlog's; 20, one typical device poll), rounds
+of:
 1. raw: posts the very points the collector would write, pre-encoded and pre-gzipped, straight
    to influxd's /write (same batch size, same number of concurrent writers): the database's rate;
 2. end to end: starts `dynamo collector run` as its own process, publishes the messages (QoS 1)
-   through mosquitto as a gateway would, and times from the first publish until InfluxDB has
-   confirmed every point;
-then prints both rates, their ratio, and the loss count (points sent − points stored; must be 0).
+   through mosquitto as three gateways would (mosquitto_pub, one per gateway user), and times
+   from the first publish until InfluxDB has confirmed every point;
+then prints both rates, their ratio, the loss count (points sent − points stored; must be 0) and
+the CPU each process spent per point (all share the machine's cores).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
+import resource
 import secrets
 import signal
 import statistics
@@ -28,14 +32,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import paho.mqtt.client as mqtt
 
 from collector.points import telemetry_lines
 from dynamo.devservices import InfluxdProcess, MosquittoProcess, free_port
 from telemetry.influx.client import InfluxClient
-from telemetry.mqtt import connect, make_client
 from telemetry.payload import Reading, Telemetry, encode
-from telemetry.site import Broker
 from telemetry.topics import telemetry_topic
 
 REPO = Path(__file__).resolve().parents[2]
@@ -89,6 +90,12 @@ def raw_rate(influxd: InfluxdProcess, batch: list[Telemetry], *, database: str,
     cpu_s = cpu_seconds(pid) - cpu_before
     http.close()
     return len(lines) / elapsed, count_points(influx), cpu_s
+
+
+def _children_cpu_seconds() -> float:
+    """User + system CPU time of this process's children that were waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def cpu_seconds(pid: int) -> float:
@@ -165,21 +172,15 @@ def end_to_end_rate(influxd: InfluxdProcess, mosquitto: MosquittoProcess,
                 raise RuntimeError(f"collector did not start: see {workdir / 'collector.log'}")
             time.sleep(0.1)
         time.sleep(0.5)  # SUBACK
-        payloads = [(telemetry_topic(m.site, m.gateway, m.equipment), encode(m)) for m in batch]
-        clients = {}
+        # The gateways: one mosquitto_pub per gateway (its own user: the ACL lets each write
+        # under its prefix only), each publishing its messages, a line each, at QoS 1. A C
+        # client: gateways run on their own machines, their publishing should not take the
+        # cores under test (paho would spend ~100 µs of CPU per message here).
+        feeds = {}
         for gateway in GATEWAYS:
-            broker = Broker(host=mosquitto.host, port=mosquitto.port, username=gateway,
-                            password=mosquitto.users[gateway])
-            client = make_client(broker=broker, client_id=f"{database}-{gateway}")
-            client.max_inflight_messages_set(1000)
-            client.max_queued_messages_set(0)
-            connect(client, broker)
-            clients[gateway] = client
-        deadline = time.monotonic() + 30
-        while not all(c.is_connected() for c in clients.values()):
-            if time.monotonic() > deadline:
-                raise RuntimeError("gateways could not connect")
-            time.sleep(0.05)
+            feeds[gateway] = workdir / f"{database}-{gateway}.jsonl"
+            feeds[gateway].write_bytes(b"".join(encode(m) + b"\n" for m in batch
+                                                if m.gateway == gateway))
         rss_peak = [0]
         done = threading.Event()
 
@@ -193,14 +194,22 @@ def end_to_end_rate(influxd: InfluxdProcess, mosquitto: MosquittoProcess,
         watcher = threading.Thread(target=watch_rss, daemon=True)
         watcher.start()
         pids = {"collector": collector.pid, "influxd": service_pid(influxd),
-                "mosquitto": service_pid(mosquitto), "publisher": os.getpid()}
+                "mosquitto": service_pid(mosquitto)}
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        children_before = _children_cpu_seconds()
         start = time.perf_counter()
-        infos: list[mqtt.MQTTMessageInfo] = []
-        for (topic, payload), message in zip(payloads, batch, strict=True):
-            infos.append(clients[message.gateway].publish(topic, payload, qos=1))
-        for info in infos:
-            info.wait_for_publish(timeout=120)
+        publishers = []
+        for gateway, feed in feeds.items():
+            with feed.open("rb") as lines:
+                publishers.append(subprocess.Popen(
+                    ["mosquitto_pub", "-h", mosquitto.host, "-p", str(mosquitto.port),
+                     "-u", gateway, "-P", mosquitto.users[gateway], "-i", f"{database}-{gateway}",
+                     "-V", "5", "-q", "1", "-M", "1000", "-l",
+                     "-t", telemetry_topic("bench", gateway, "dryer")], stdin=lines))
+        for publisher in publishers:
+            if publisher.wait(timeout=600) != 0:
+                raise RuntimeError(f"mosquitto_pub exited with {publisher.returncode}")
+        publisher_cpu = _children_cpu_seconds() - children_before
         deadline = time.monotonic() + 600
         while (written := metric(port, "dynamo_collector_points_written_total")) < points:
             if time.monotonic() > deadline:
@@ -208,29 +217,37 @@ def end_to_end_rate(influxd: InfluxdProcess, mosquitto: MosquittoProcess,
             time.sleep(_poll_delay(written, points, time.perf_counter() - start))
         elapsed = time.perf_counter() - start
         cpu_s = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
+        cpu_s["publishers"] = publisher_cpu
         done.set()
-        for client in clients.values():
-            client.disconnect()
-            client.loop_stop()
     finally:
         collector.send_signal(signal.SIGTERM)
         collector.wait(timeout=60)
+        # The collector's session outlives it (7 days): left there, it would collect a copy of
+        # every later round's messages in the broker. A clean start under its id ends it.
+        subprocess.run(["mosquitto_sub", "-h", mosquitto.host, "-p", str(mosquitto.port),
+                        "-u", "collector", "-P", mosquitto.users["collector"], "-i", database,
+                        "-V", "5", "-t", "dynamo/v1/none", "-E"], check=True, timeout=30)
     stored = count_points(InfluxClient(url=influxd.url, database=database))
     return points / elapsed, stored, rss_peak[0], cpu_s
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=400)
-    parser.add_argument("--readings", type=int, default=1000, help="readings per message")
+    parser.add_argument("--points", type=int, default=400_000)
+    parser.add_argument("--readings", default="1000,20",
+                        help="readings per message, one size or several (comma-separated)")
     parser.add_argument("--batch-points", type=int, default=10_000)
     parser.add_argument("--writers", type=int, default=2)
-    parser.add_argument("--receive-maximum", type=int, default=100)
+    parser.add_argument("--receive-maximum", type=int, default=0,
+                        help="the collector's flow-control window in messages (default: ten "
+                             "batches' worth, as much memory for every message size)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-gzip", action="store_true", help="uncompressed writes (both runs)")
     args = parser.parse_args()
-    batch = messages(args.messages, args.readings)
-    points = args.messages * args.readings
+    sizes = [int(size) for size in args.readings.split(",")]
+    print(f"{args.points} points a run; batches of {args.batch_points}, {args.writers} writer(s), "
+          f"gzip {'off' if args.no_gzip else 'on'}, cpus: {os.cpu_count()}")
+    summary = []
     with tempfile.TemporaryDirectory(prefix="bench-collector-") as tmp:
         workdir = Path(tmp)
         users = {user: secrets.token_urlsafe(12) for user in ("collector", *GATEWAYS)}
@@ -239,38 +256,51 @@ def main() -> None:
                                      acl_file=REPO / "firmware-config" / "broker" / "acl")
         influxd.start()
         mosquitto.start()
-        rows = []
         try:
-            # Alternate the two, round after round: a machine's load drifts, both see it alike.
-            for i in range(args.rounds):
-                raw, raw_stored, raw_cpu = raw_rate(influxd, batch, database=f"raw{i}",
-                                           batch_points=args.batch_points, writers=args.writers,
-                                           use_gzip=not args.no_gzip)
-                e2e, e2e_stored, rss_kib, cpu_s = end_to_end_rate(
-                    influxd, mosquitto, batch, workdir, database=f"e2e{i}",
-                    batch_points=args.batch_points, writers=args.writers,
-                    receive_maximum=args.receive_maximum, use_gzip=not args.no_gzip)
-                rows.append((raw, raw_stored, e2e, e2e_stored, rss_kib, cpu_s, raw_cpu))
+            for size in sizes:
+                summary.append(_measure(influxd, mosquitto, workdir, args, readings=size))
         finally:
             mosquitto.stop()
             influxd.stop()
-    print(f"points: {points} in {args.messages} messages of {args.readings} readings; "
-          f"batches of {args.batch_points}, {args.writers} writer(s), "
-          f"gzip {'off' if args.no_gzip else 'on'}, cpus: {os.cpu_count()}")
-    for i, (raw, raw_stored, e2e, e2e_stored, rss_kib, cpu_s, raw_cpu) in enumerate(rows):
-        cpu = ", ".join(f"{name} {seconds * 1e6 / points:.2f}" for name, seconds in cpu_s.items())
+    print()
+    for size, raw, e2e, ratio, lost in summary:
+        print(f"{size:>5} readings/message: raw influxd write {raw:>9,.0f} points/s, end to end "
+              f"{e2e:>9,.0f} points/s (medians), ratio {ratio:.2f}, lost {lost}")
+
+
+def _measure(influxd: InfluxdProcess, mosquitto: MosquittoProcess, workdir: Path,
+             args: argparse.Namespace, *, readings: int) -> tuple[int, float, float, float, int]:
+    """Rounds of raw then end to end for one message size: (size, raw, e2e, ratio, lost)."""
+    count = max(1, args.points // readings)
+    batch = messages(count, readings)
+    points = count * readings
+    receive_maximum = args.receive_maximum \
+        or min(65535, max(16, 10 * args.batch_points // readings))
+    print(f"\n{points} points in {count} messages of {readings} readings "
+          f"(collector's Receive Maximum {receive_maximum})")
+    rows = []
+    # Alternate the two, round after round: a machine's load drifts, both see it alike.
+    for i in range(args.rounds):
+        name = f"r{readings}x{i}"
+        raw, raw_stored, raw_cpu = raw_rate(influxd, batch, database=f"raw{name}",
+                                            batch_points=args.batch_points,
+                                            writers=args.writers, use_gzip=not args.no_gzip)
+        e2e, e2e_stored, rss_kib, cpu_s = end_to_end_rate(
+            influxd, mosquitto, batch, workdir, database=f"e2e{name}",
+            batch_points=args.batch_points, writers=args.writers,
+            receive_maximum=receive_maximum, use_gzip=not args.no_gzip)
+        rows.append((raw, e2e, points - e2e_stored))
+        cpu = ", ".join(f"{who} {seconds * 1e6 / points:.2f}" for who, seconds in cpu_s.items())
         print(f"round {i + 1}: raw influxd write {raw:>9,.0f} points/s (stored {raw_stored}, "
               f"influxd CPU {raw_cpu * 1e6 / points:.2f} µs/point) | "
               f"end to end {e2e:>9,.0f} points/s (stored {e2e_stored}, collector peak RSS "
               f"{rss_kib / 1024:.0f} MiB; CPU µs/point: {cpu}) | "
               f"ratio {e2e / raw:.2f} | lost {points - e2e_stored}")
-    raws = [row[0] for row in rows]
-    e2es = [row[2] for row in rows]
-    print(f"raw influxd write:  {statistics.median(raws):>10,.0f} points/s (median)")
-    print(f"end to end:         {statistics.median(e2es):>10,.0f} points/s (median)")
-    ratio = statistics.median(e / r for e, r in zip(e2es, raws, strict=True))
-    print(f"ratio end-to-end / raw: {ratio:.2f} (median of the rounds' ratios)")
-    print(f"lost: {sum(points - row[3] for row in rows)}")
+    raw_median = statistics.median(row[0] for row in rows)
+    e2e_median = statistics.median(row[1] for row in rows)
+    ratio = statistics.median(e2e / raw for raw, e2e, _lost in rows)
+    return readings, raw_median, e2e_median, ratio, sum(row[2] for row in rows)
+
 
 if __name__ == "__main__":
     main()
