@@ -46,7 +46,8 @@ class _Reading(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     sensor: str
     value: float | None = None  # an int is taken as the float the model would make of it
     unit: str = ""
-    quality: str = "good"
+    # A literal decodes to the same three strings every time: no new object, compared by identity
+    quality: Literal["good", "uncertain", "bad"] = "good"
     reason: str | None = None
 
 

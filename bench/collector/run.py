@@ -1,6 +1,6 @@
 """Collector throughput against InfluxDB's own write rate, measured side by side in one run.
 
-    .venv/bin/python bench/collector/run.py [--points 400000] [--readings 1000,20] [--rounds 3]
+    .venv/bin/python bench/collector/run.py [--points 1000000] [--readings 1000,20] [--rounds 5]
 
 Starts a private influxd and mosquitto (dynamo.devservices) and, for each message size (readings
 per message: 1000, a gateway's full message or a backlog's; 20, one typical device poll), rounds
@@ -57,9 +57,21 @@ def messages(count: int, readings: int) -> list[Telemetry]:
     return out
 
 
-def count_points(influx: InfluxClient) -> int:
+def count_and_drop(influxd: InfluxdProcess, database: str) -> int:
+    """Points stored in a run's database, which is then dropped and influxd left to settle: the
+    next run must not share the cores with compactions of this one's data."""
+    influx = InfluxClient(url=influxd.url, database=database)
     series = influx.query("SELECT count(value) FROM readings")
-    return int(series[0].values[0][1]) if series else 0
+    stored = int(series[0].values[0][1]) if series else 0
+    influx.query(f'DROP DATABASE "{database}"')
+    pid = service_pid(influxd)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pid)
+        time.sleep(0.5)
+        if cpu_seconds(pid) - before < 0.05:  # under 10 % of a core
+            break
+    return stored
 
 
 def raw_rate(influxd: InfluxdProcess, batch: list[Telemetry], *, database: str,
@@ -89,7 +101,7 @@ def raw_rate(influxd: InfluxdProcess, batch: list[Telemetry], *, database: str,
     elapsed = time.perf_counter() - start
     cpu_s = cpu_seconds(pid) - cpu_before
     http.close()
-    return len(lines) / elapsed, count_points(influx), cpu_s
+    return len(lines) / elapsed, count_and_drop(influxd, database), cpu_s
 
 
 def _children_cpu_seconds() -> float:
@@ -227,13 +239,13 @@ def end_to_end_rate(influxd: InfluxdProcess, mosquitto: MosquittoProcess,
         subprocess.run(["mosquitto_sub", "-h", mosquitto.host, "-p", str(mosquitto.port),
                         "-u", "collector", "-P", mosquitto.users["collector"], "-i", database,
                         "-V", "5", "-t", "dynamo/v1/none", "-E"], check=True, timeout=30)
-    stored = count_points(InfluxClient(url=influxd.url, database=database))
+    stored = count_and_drop(influxd, database)
     return points / elapsed, stored, rss_peak[0], cpu_s
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--points", type=int, default=400_000)
+    parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--readings", default="1000,20",
                         help="readings per message, one size or several (comma-separated)")
     parser.add_argument("--batch-points", type=int, default=10_000)
@@ -241,7 +253,7 @@ def main() -> None:
     parser.add_argument("--receive-maximum", type=int, default=0,
                         help="the collector's flow-control window in messages (default: ten "
                              "batches' worth, as much memory for every message size)")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--no-gzip", action="store_true", help="uncompressed writes (both runs)")
     args = parser.parse_args()
     sizes = [int(size) for size in args.readings.split(",")]

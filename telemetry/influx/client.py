@@ -115,7 +115,7 @@ class InfluxClient:
 
     def write(self, lines: Iterable[str], *, precision: str = "ms") -> None:
         """Write line-protocol lines in one request (an item may hold several, newline-joined)."""
-        body = ("\n".join(lines) + "\n").encode()
+        body = "\n".join(lines).encode()  # no final newline: one copy less of a large batch
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if self._gzip:
             body = _gzip(body, compresslevel=1)
