@@ -11,12 +11,13 @@ uplink state (`telemetry.topics.uplink_topic`: `up`, `down`, `unknown`).
   `unknown`) are marked as the central engine's and never announced, followed up nor resolved
   by SMS from here.
 - Every change of an alert it handled (a resolution only if it sent it) is published, as
-  the gateway (its credentials, its ACL
-  prefix), on `dynamo/v1/{site}/{gateway}/events/{equipment}` of the central broker; paho holds
-  them while the uplink is down. When the uplink comes back, the open ones are published again
-  (an edge restart during the outage loses paho's queue, not the store). The central engine
-  adopts them (`Engine.on_edge_event`): no second SMS. Its `edge_handover_s` window bounds the
-  race with the gateway's backlog (docs/alerting.md, "At the edge").
+  the gateway (its credentials, its ACL prefix), on `dynamo/v1/{site}/{gateway}/events/{equipment}`
+  of the central broker. Each event is first written to the store's outbox and removed once the
+  broker confirms it (PUBACK): while the uplink is down paho holds them, and an edge restarted
+  meanwhile publishes what is left in the outbox when it starts. When the uplink comes back,
+  the open alerts are published again too. The central engine adopts them
+  (`Engine.on_edge_event`): no second SMS. Its `edge_handover_s` window bounds the race with
+  the gateway's backlog (docs/alerting.md, "At the edge").
 """
 
 from __future__ import annotations
@@ -85,10 +86,18 @@ class EdgeAlerting:
         self._central = make_client(broker=gateway.broker, client_id=f"edge-{site}-{name}")
         self._central.reconnect_delay_set(min_delay=1, max_delay=2)
         self._central.max_queued_messages_set(1000)
+        self._central.on_publish = self._confirmed
+        self._sent_lock = threading.Lock()
+        self._in_flight: dict[int, int] = {}  # packet id → outbox id, until the broker's PUBACK
+        self._confirmed_early: set[int] = set()  # PUBACKs that beat `_send` to its bookkeeping
 
     def start(self) -> None:
         self._ticker.start()
         connect(self._central, self.gateway.broker)
+        # What a previous run could not deliver (it stopped while the uplink was down), oldest
+        # first and before anything new: paho sends it once the broker answers.
+        for entry in self.engine.store.outbox():
+            self._send(entry.id, entry.topic, entry.payload)
         if self.gateway.local_broker is not None:
             connect(self._local, self.gateway.local_broker)
 
@@ -157,9 +166,33 @@ class EdgeAlerting:
             # Nobody was told by us: the central engine, which has the alert since the
             # handover, sees the same readings and sends the one resolution SMS.
             return
+        topic = events_topic(alert.site, self.gateway.gateway, alert.equipment)
+        payload = encode_event(event, gateway=self.gateway.gateway)
+        self._send(self.engine.store.outbox_add(topic=topic, payload=payload, at_ms=event.at_ms),
+                   topic, payload)
+
+    def _send(self, entry_id: int, topic: str, payload: bytes) -> None:
         # QoS 1: paho keeps it while the uplink is down and sends it once reconnected.
-        self._central.publish(events_topic(alert.site, self.gateway.gateway, alert.equipment),
-                              encode_event(event, gateway=self.gateway.gateway), qos=1)
+        mid = self._central.publish(topic, payload, qos=1).mid
+        with self._sent_lock:
+            early = mid in self._confirmed_early
+            if early:
+                self._confirmed_early.discard(mid)
+            else:
+                self._in_flight[mid] = entry_id
+        if early:
+            self.engine.store.outbox_remove(entry_id)
+
+    def _confirmed(self, _c: mqtt.Client, _u: Any, mid: int, reason: Any, _p: Any) -> None:
+        """The central broker has an event (paho's thread): out of the outbox."""
+        if reason.is_failure:
+            log.error("the central broker refused an edge event: %s", reason)
+        with self._sent_lock:
+            entry_id = self._in_flight.pop(mid, None)
+            if entry_id is None:
+                self._confirmed_early.add(mid)
+                return
+        self.engine.store.outbox_remove(entry_id)
 
     # -- time and the modem ---------------------------------------------------------------------
 

@@ -38,6 +38,11 @@ CREATE TABLE IF NOT EXISTS acks (
     alert_id INTEGER, at_ms INTEGER NOT NULL, phone TEXT NOT NULL, contact TEXT,
     text TEXT NOT NULL, accepted INTEGER NOT NULL, reason TEXT NOT NULL
 );
+-- Events an edge process publishes to the central broker, kept until the broker confirms them.
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL, payload BLOB NOT NULL, at_ms INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS silences (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     site TEXT NOT NULL, equipment TEXT NOT NULL, start_ms INTEGER NOT NULL,
@@ -87,6 +92,14 @@ class Silence:
     until_ms: int
     reason: str
     created_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    id: int
+    topic: str
+    payload: bytes
+    at_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +240,24 @@ class AlertStore:
                          "start_ms <= ? AND until_ms > ? ORDER BY until_ms DESC LIMIT 1",
                          (site, equipment, at_ms, at_ms))
         return Silence(**dict(rows[0])) if rows else None
+
+    # -- the edge's outbox ---------------------------------------------------------------------
+
+    def outbox_add(self, *, topic: str, payload: bytes, at_ms: int) -> int:
+        """Keep a message to publish; its id, for `outbox_remove` once the broker has it."""
+        with self._lock:
+            cursor = self._db.execute("INSERT INTO outbox (topic, payload, at_ms) VALUES (?, ?, ?)",
+                                      (topic, payload, at_ms))
+            return int(cursor.lastrowid or 0)
+
+    def outbox(self) -> list[OutboxEntry]:
+        """The messages not confirmed yet, oldest first."""
+        return [OutboxEntry(id=row["id"], topic=row["topic"], payload=bytes(row["payload"]),
+                            at_ms=row["at_ms"])
+                for row in self._run("SELECT * FROM outbox ORDER BY id")]
+
+    def outbox_remove(self, entry_id: int) -> None:
+        self._run("DELETE FROM outbox WHERE id = ?", (entry_id,))
 
     # -- the api's read interface --------------------------------------------------------------
 
