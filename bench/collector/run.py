@@ -3,8 +3,7 @@
     .venv/bin/python bench/collector/run.py [--points 1000000] [--readings 1000,20] [--rounds 5]
 
 Starts a private influxd and mosquitto (dynamo.devservices) and, for each message size (readings
-per message: 1000, a gateway's full message or a backlog's; 20, one typical device poll), rounds
-of:
+per message: 1000, the largest the schema allows; 20, one typical device poll), rounds of:
 1. raw: posts the very points the collector would write, pre-encoded and pre-gzipped, straight
    to influxd's /write (same batch size, same number of concurrent writers): the database's rate;
 2. end to end: starts `dynamo collector run` as its own process, publishes the messages (QoS 1)
