@@ -25,7 +25,7 @@ from dynamo.devservices import MosquittoProcess, wait_until
 from telemetry.loader import load_gateway_config
 from telemetry.mqtt import connect, make_client
 from telemetry.payload import Reading, Telemetry, Uplink, encode
-from telemetry.site import Broker, GatewayConfig
+from telemetry.site import Broker
 from telemetry.topics import telemetry_topic, uplink_topic
 
 REPO = Path(__file__).resolve().parents[2]
