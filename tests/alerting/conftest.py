@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,9 @@ from pathlib import Path
 import pytest
 
 from alerting.gammu import SmsdPaths, read_sent, write_smsd_config
+
+# --import-mode=importlib puts no test folder on sys.path; the alerting tests share alertkit.py.
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 @dataclass

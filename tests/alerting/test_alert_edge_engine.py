@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alertkit import Phone
+
 from alerting.engine import Engine
 from alerting.notifier import FallbackNotifier
 from alerting.rules import load_alert_config
@@ -29,17 +31,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-class Phone:
-    name = "phone"
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    def send(self, *, to: str, text: str) -> str:
-        self.sent.append(text)
-        return f"ref-{len(self.sent)}"
 
 
 def _engine(tmp_path: Path, clock: Clock, **kwargs: object) -> tuple[Engine, Phone]:
@@ -75,7 +66,7 @@ def test_edge_engine_pages_only_while_the_uplink_is_down(tmp_path: Path) -> None
     engine.on_telemetry(_door(clock, 0, 2))  # nor its resolution
     assert phone.sent == []
     engine.on_telemetry(_door(clock, 1, 3))  # down: the edge's own
-    assert len(phone.sent) == 1 and "Porte ouverte" in phone.sent[0]
+    assert len(phone.sent) == 1 and "Porte ouverte" in phone.sent[0][1]
     uplink[0] = "up"
     clock.now += 60
     engine.on_telemetry(_door(clock, 0, 4))  # resolved after the handover: central's to say

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from alertkit import Phone
 
 from alerting.edge import EdgeAlerting
 from alerting.events import decode_event
@@ -31,17 +32,6 @@ from telemetry.topics import telemetry_topic, uplink_topic
 REPO = Path(__file__).resolve().parents[2]
 FREEZER = REPO / "firmware-config" / "sites" / "ariege" / "freezer.yaml"
 ACL = REPO / "firmware-config" / "broker" / "acl"
-
-
-class Phone:
-    name = "phone"
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    def send(self, *, to: str, text: str) -> str:
-        self.sent.append(text)
-        return f"ref-{len(self.sent)}"
 
 
 def _client(broker: Broker, client_id: str) -> mqtt.Client:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from alertkit import Phone
 
 from alerting.engine import AlertEvent, Engine
-from alerting.notifier import FallbackNotifier, NotifierError
+from alerting.notifier import FallbackNotifier
 from alerting.rules import AlertConfig, load_alert_config
 from alerting.store import AlertStore
 from telemetry.payload import Reading, Status, Telemetry
@@ -25,22 +26,6 @@ class Clock:
 
     def advance(self, *, minutes: float) -> None:
         self.now += minutes * 60
-
-
-class Phone:
-    """Records what it is given: stands in for the SMS network, not for the engine."""
-
-    name = "phone"
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-        self.down = False
-
-    def send(self, *, to: str, text: str) -> str:
-        if self.down:
-            raise NotifierError(self.name, "modem unplugged")
-        self.sent.append((to, text))
-        return f"ref-{len(self.sent)}"
 
 
 ASTREINTE, RESPONSABLE, TECHNICIEN = "+33600000001", "+33600000002", "+33600000003"

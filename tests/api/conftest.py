@@ -19,8 +19,10 @@ from telemetry.influx.client import InfluxClient
 from telemetry.site import Broker
 
 REPO = Path(__file__).resolve().parents[2]
-# --import-mode=importlib puts no test folder on sys.path; the case runners share casekit.py.
+# --import-mode=importlib puts no test folder on sys.path; the case runners share casekit.py,
+# and the alert history tests take the alerting tests' recording phone (alertkit.py).
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1] / "alerting"))
 # PostgreSQL runs on the development machine; elsewhere point this at one, or the PostgreSQL
 # half of the relational tests skips (SQLite always runs).
 POSTGRES = os.environ.get("DYNAMO_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")

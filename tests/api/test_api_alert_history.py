@@ -10,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from alertkit import Phone
 from fastapi.testclient import TestClient
 
 from alerting.engine import Engine
-from alerting.notifier import FallbackNotifier, NotifierError
+from alerting.notifier import FallbackNotifier
 from alerting.rules import load_alert_config
 from alerting.store import AlertStore
 from api.tokens import TokenRole
@@ -35,22 +36,6 @@ rules:
      above: 60, clear: 55, for_min: 0,
      notify: {contacts: [astreinte], repeat_every_min: 0, escalate_after_min: 0}}
 """
-
-
-class Phone:
-    """Takes SMS, or refuses them while `down`: the network, not the component under test."""
-
-    name = "phone"
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-        self.down = False
-
-    def send(self, *, to: str, text: str) -> str:
-        if self.down:
-            raise NotifierError(self.name, "modem unplugged")
-        self.sent.append((to, text))
-        return f"ref-{len(self.sent)}"
 
 
 @pytest.fixture
