@@ -143,7 +143,7 @@ def _numbers(values: list[float | None]) -> list[str] | None:
     if "e" in text or "0.0000" in text or "n" in text:  # "n": null, a missing value
         if None in values:
             return None
-        return [field_value(value) for value in values if value is not None]
+        return list(map(field_value, cast(list[float], values)))
     # A float keeps its type without ".0" (field_value): "1.0,2.5" → "1,2.5"; shortest digits
     # never end in zero otherwise, so ".0," only ever ends a token.
     tokens = text.replace(".0,", ",").split(",")

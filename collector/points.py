@@ -91,13 +91,11 @@ def telemetry_lines(message: Telemetry) -> list[str]:
     head, site, ts = _message_tags(message), escape_key(message.site), message.ts
     out = []
     for r in message.readings:
-        value = None if r.value is None else f"{VALUE_FIELD}={field_value(float(r.value))}"
-        if r.reason:
-            reason = f"{REASON_FIELD}={field_value(r.reason)}"
-            fields = reason if value is None else f"{reason},{value}"
+        if r.value is None:  # the model gives a reading without value a reason
+            out.append(f"{_series_tags(head, site, r)} {REASON_FIELD}={field_value(r.reason or '')}"
+                       f" {ts}")
         else:
-            fields = value or ""  # the model gives a reading without value a reason
-        out.append(f"{_series_tags(head, site, r)} {fields} {ts}")
+            out.append(f"{_value_start(head, site, r)}{field_value(float(r.value))} {ts}")
     return out
 
 
@@ -106,9 +104,13 @@ def _plain_series(message: Telemetry) -> Iterator[tuple[SeriesKey, str]]:
     head, site = _message_tags(message), escape_key(message.site)
     for r in message.readings:
         if r.value is not None:
-            reason = f"{REASON_FIELD}={field_value(r.reason)}," if r.reason else ""
-            yield ((r.sensor, r.unit, r.quality.value, r.reason),
-                   f"{_series_tags(head, site, r)} {reason}{VALUE_FIELD}=")
+            yield (r.sensor, r.unit, r.quality.value, r.reason), _value_start(head, site, r)
+
+
+def _value_start(head: str, site: str, reading: Reading) -> str:
+    """A reading's line up to its value: the same for the model's lines and the fast path's."""
+    reason = f"{REASON_FIELD}={field_value(reading.reason)}," if reading.reason else ""
+    return f"{_series_tags(head, site, reading)} {reason}{VALUE_FIELD}="
 
 
 def _message_tags(message: Telemetry) -> str:
