@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from alerting.gammu import SmsdPaths, write_smsd_config
 from alerting.notifier import NotifierError
 
 
@@ -20,3 +29,25 @@ class Phone:
             raise NotifierError(self.name, "modem unplugged")
         self.sent.append((to, text))
         return f"ref-{len(self.sent)}"
+
+
+@contextmanager
+def running_smsd(directory: Path) -> Iterator[SmsdPaths]:
+    """gammu-smsd on gammu's dummy phone, `directory/phone/` (drop inbound SMS there): real
+    gammu code, the modem's messages as files; its configuration and log in `directory/smsd`."""
+    if shutil.which("gammu-smsd") is None:
+        pytest.fail("gammu-smsd is not installed: run scripts/bootstrap")
+    paths = write_smsd_config(directory=directory / "smsd", device=f"{directory / 'phone'}/",
+                              model="dummy", connection="none")
+    with (directory / "smsd" / "stdout.log").open("wb") as log:
+        process = subprocess.Popen(["gammu-smsd", "-c", str(paths.config)], stdout=log,
+                                   stderr=subprocess.STDOUT)
+    try:
+        yield paths
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

@@ -13,16 +13,14 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from alertkit import running_smsd
 
 from alerting.edge import EdgeAlerting, edge_rules
 from alerting.engine import Engine
@@ -41,27 +39,6 @@ REPO = Path(__file__).resolve().parents[2]
 FREEZER = REPO / "firmware-config" / "sites" / "ariege" / "freezer.yaml"
 ACL = REPO / "firmware-config" / "broker" / "acl"
 DOOR = "Porte de la cellule ouverte"
-
-
-@contextmanager
-def _smsd(directory: Path) -> Iterator[SmsdPaths]:
-    """gammu-smsd on its own dummy phone (see conftest.py's `smsd`)."""
-    if shutil.which("gammu-smsd") is None:
-        pytest.fail("gammu-smsd is not installed: run scripts/bootstrap")
-    paths = write_smsd_config(directory=directory / "smsd", device=f"{directory}/phone/",
-                              model="dummy", connection="none")
-    with (directory / "smsd.log").open("wb") as log:
-        process = subprocess.Popen(["gammu-smsd", "-c", str(paths.config)], stdout=log,
-                                   stderr=subprocess.STDOUT)
-    try:
-        yield paths
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def _handed(paths: SmsdPaths) -> dict[str, str]:
@@ -136,8 +113,8 @@ rules:
     store = AlertStore(tmp_path / "central.sqlite")
     service: AlertService | None = None
     try:
-        with _smsd(tmp_path / "edge-modem") as edge_modem, \
-                _smsd(tmp_path / "central-modem") as central_modem:
+        with running_smsd(tmp_path / "edge-modem") as edge_modem, \
+                running_smsd(tmp_path / "central-modem") as central_modem:
             engine = Engine(config=load_alert_config(rules), store=store,
                             notifier=FallbackNotifier(
                                 notifiers=[GammuNotifier(config=central_modem.config)]))
