@@ -45,6 +45,8 @@ def test_kill_9_while_streaming_loses_nothing_and_duplicates_nothing(
                           devices=[meter_device(meter, interval=0.1)])
     subscriber = Subscriber(broker=broker_settings(mosquitto, "collector"),
                             topic=f"dynamo/v1/{site}/#")
+    # Before any gateway starts: what the broker receives before the subscription is nobody's.
+    wait_until(subscriber.subscribed.is_set, timeout_s=30, what="the subscription")
     env = {**os.environ, "DYNAMO_MQTT_HOST": mosquitto.host,
            "DYNAMO_MQTT_PORT": str(mosquitto.port), "DYNAMO_MQTT_USERNAME": "collector",
            "DYNAMO_MQTT_PASSWORD": mosquitto.users["collector"],
