@@ -1,12 +1,12 @@
 """Api: FastAPI service for energy and GHG indicators, production records, exports."""
 
+from api.access.tokens import TokenRole, create_token
+from api.accounting.energy import CounterDelta, PowerIntegral, counter_delta, power_integral
+from api.accounting.factors import EmissionFactor, FactorTable, GwpTable, UnknownFactor
+from api.accounting.rollups import RollupReport, run_rollups
 from api.app import create_app
-from api.energy import CounterDelta, PowerIntegral, counter_delta, power_integral
-from api.factors import EmissionFactor, FactorTable, GwpTable, UnknownFactor
 from api.periods import Calendar, Period, PeriodError, calendar_period, explicit_period
-from api.rollups import RollupReport, run_rollups
 from api.settings import ApiSettings
-from api.tokens import TokenRole, create_token
 
 __all__ = [
     "ApiSettings",

@@ -8,13 +8,13 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from api.alert_history import AlertHistoryReader
+from api.accounting.factors import FactorTable, GwpTable
+from api.accounting.references import References
+from api.accounting.rollups import EmissionInputs, RollupScheduler, top_ups_from
+from api.alerts.history import AlertHistoryReader
 from api.broker import BrokerMonitor
 from api.database import make_engine, migrate, sessions
 from api.deps import AUTHENTICATED
-from api.factors import FactorTable, GwpTable
-from api.references import References
-from api.rollups import EmissionInputs, RollupScheduler, top_ups_from
 from api.routes import (
     alerts,
     energy,

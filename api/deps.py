@@ -10,13 +10,13 @@ from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.access.tokens import Principal, TokenRole, authenticate
+from api.accounting.factors import FactorTable, GwpTable
 from api.broker import BrokerMonitor
-from api.factors import FactorTable, GwpTable
 from api.periods import Calendar, Period, PeriodError, calendar_period, explicit_period
 from api.settings import ApiSettings
 from api.sites import EquipmentInfo, SiteRegistry
 from api.store import ReadingsStore
-from api.tokens import Principal, TokenRole, authenticate
 
 IDENT = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 

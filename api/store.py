@@ -176,8 +176,8 @@ class ReadingsStore:
                     end: datetime) -> dict[str, tuple[float, float, float]]:
         """Seconds below, within and above each band a gauge was rolled up against over
         `[start, end)`, by band label (`band_hourly`)."""
-        # The measurement's name is owned by api.rollups; spelled here to keep the store free
-        # of an import cycle (rollups imports the store).
+        # The measurement's name is owned by api.accounting.rollups; spelled here to keep the store
+        # free of an import cycle (rollups imports the store).
         statement = (f"SELECT sum(below_s) AS below, sum(within_s) AS within, sum(above_s) AS"
                      f" above FROM {quote_ident(BAND_HOURLY)}"
                      f" WHERE {self._where(site, 'sensor', sensor, start, end)} GROUP BY band")

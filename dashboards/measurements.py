@@ -26,11 +26,11 @@ ALERT_EVENTS = "alert_events"
 FIRED = "fired"
 RESOLVED = "resolved"
 
-# The `source` tag of energy_hourly (the api's api/sources.py).
+# The `source` tag of energy_hourly (the api's api/accounting/sources.py).
 RENEWABLE_SOURCES = ("pv", "solar_heat")  # made on site
 PURCHASED_SOURCES = ("grid_import", "fuel")  # bought
 
-# Roles whose readings the api turns into ghg_hourly points (api/rollups.py): electricity
+# Roles whose readings the api turns into ghg_hourly points (api/accounting/rollups.py): electricity
 # bought (grid meter, else the machine's feeder) and fuel; refrigerant leaks come from records.
 EMISSION_ROLES = ("grid_import_energy", "grid_power", "electric_energy", "electric_power",
                   "fuel_energy", "fuel_volume")

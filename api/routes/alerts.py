@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 
-from api.alert_history import MAX_LIMIT, AlertHistoryReader, AlertOut, AlertStoreUnavailable
+from api.alerts.history import MAX_LIMIT, AlertHistoryReader, AlertOut, AlertStoreUnavailable
 from api.deps import IDENT, Caller, Registry
 from api.periods import PeriodError, check_moment
 

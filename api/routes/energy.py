@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
+from api.accounting.energy import counter_delta
 from api.deps import Equipment, Settings, Store
-from api.energy import counter_delta
 from api.periods import PeriodError, explicit_period
 from api.schemas import EnergyOut, SensorEnergy
 from telemetry.roles import ENERGY_ROLES

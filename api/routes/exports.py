@@ -8,9 +8,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
+from api.accounting.indicators import IndicatorError, compute
 from api.deps import IDENT, Db, Factors, Gwp, Registry, Settings, SitePeriod, Store
-from api.exports import MEDIA_TYPES, ExportFormat, provenance, rows_of, to_csv, to_parquet, to_xlsx
-from api.indicators import IndicatorError, compute
+from api.reports.exports import (
+    MEDIA_TYPES,
+    ExportFormat,
+    provenance,
+    rows_of,
+    to_csv,
+    to_parquet,
+    to_xlsx,
+)
 from api.routes.indicators import make_inputs
 
 router = APIRouter(tags=["exports"])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request
 
+from api.accounting.eco2mix import Eco2mixError, lines, parse
 from api.deps import ADMIN_ONLY, Store
-from api.eco2mix import Eco2mixError, lines, parse
 from api.schemas import ImportOut
 
 router = APIRouter(tags=["grid intensity"])

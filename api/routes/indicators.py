@@ -8,12 +8,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
+from api.accounting.evidence import RAW_LIMIT, Evidence, evidence_for
+from api.accounting.indicators import IndicatorError, Inputs, batch_period, compute
+from api.accounting.references import References
 from api.deps import Db, Equipment, Factors, Gwp, ReportPeriod, Settings, Store
-from api.evidence import RAW_LIMIT, Evidence, evidence_for
-from api.indicators import IndicatorError, Inputs, batch_period, compute
 from api.periods import Period, explicit_period
-from api.records import Batch, Campaign
-from api.references import References
+from api.records.tables import Batch, Campaign
 from api.schemas import EnergyBySourceOut, IndicatorsOut
 from api.sites import EquipmentInfo
 

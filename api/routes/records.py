@@ -11,10 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from api.accounting.factors import UnknownFactor
 from api.deps import EVALUATOR_WRITES, OPERATOR_WRITES, Db, Equipment, Factors
-from api.factors import UnknownFactor
 from api.periods import PeriodError, check_moment
-from api.records import Base, Baseline, Batch, Campaign, MaterialLot, RefrigerantTopUp
+from api.records.tables import Base, Baseline, Batch, Campaign, MaterialLot, RefrigerantTopUp
 from api.schemas import (
     BaselineIn,
     BaselineOut,

@@ -8,9 +8,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from api.access.tokens import TokenRole
+from api.accounting.references import References
 from api.deps import Db, Factors, Gwp, Registry, Settings, SitePeriod, Store, require
-from api.references import References
-from api.report import (
+from api.reports import (
     PdfUnavailable,
     ReportError,
     ReportSources,
@@ -18,7 +19,6 @@ from api.report import (
     render_html,
     render_pdf,
 )
-from api.tokens import TokenRole
 
 router = APIRouter(tags=["reports"])
 

@@ -27,13 +27,13 @@ from pathlib import Path
 import httpx
 import uvicorn
 
+from api.access.tokens import TokenRole, create_token
+from api.accounting.rollups import run_rollups
 from api.app import create_app
 from api.database import make_engine, migrate, sessions
-from api.rollups import run_rollups
 from api.settings import ApiSettings
 from api.sites import SiteRegistry
 from api.store import ReadingsStore
-from api.tokens import TokenRole, create_token
 from dynamo.devservices import InfluxdProcess, free_port
 from telemetry.influx.client import InfluxClient
 

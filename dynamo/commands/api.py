@@ -51,7 +51,7 @@ def token_create(role: str, site: str | None, name: str) -> None:
     """Create a token and print it once: it is stored only as a hash."""
     import re
 
-    from api.tokens import TokenRole, create_token
+    from api.access.tokens import TokenRole, create_token
 
     if site is not None and not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,62}", site):
         raise click.BadParameter(f"not a site id: {site!r}", param_hint="--site")
@@ -62,7 +62,7 @@ def token_create(role: str, site: str | None, name: str) -> None:
 @token.command("list")
 def token_list() -> None:
     """Every token: id, role, site, name, created, revoked."""
-    from api.tokens import list_tokens
+    from api.access.tokens import list_tokens
 
     with _sessions()() as db:
         for row in list_tokens(db):
@@ -75,7 +75,7 @@ def token_list() -> None:
 @click.argument("token_id", type=int)
 def token_revoke(token_id: int) -> None:
     """Revoke a token by its id (see `token list`)."""
-    from api.tokens import revoke_token
+    from api.access.tokens import revoke_token
 
     with _sessions()() as db:
         if not revoke_token(db, token_id=token_id):
@@ -91,9 +91,9 @@ def token_revoke(token_id: int) -> None:
 @click.option("--hours", default=48, show_default=True, type=click.IntRange(1, 24 * 400))
 def api_rollup(start: datetime | None, end: datetime | None, hours: int) -> None:
     """Recompute the hourly rollups (idempotent) from raw readings (settings: DYNAMO_* env)."""
+    from api.accounting.factors import FactorTable, GwpTable
+    from api.accounting.rollups import EmissionInputs, run_rollups, top_ups_from
     from api.database import make_engine, migrate, sessions
-    from api.factors import FactorTable, GwpTable
-    from api.rollups import EmissionInputs, run_rollups, top_ups_from
     from api.settings import ApiSettings
     from api.sites import SiteRegistry
     from api.store import ReadingsStore
@@ -140,7 +140,7 @@ def _utc(moment: datetime) -> datetime:
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def api_eco2mix_import(files: tuple[Path, ...]) -> None:
     """Import RTE éCO2mix intensity files (download or ODRÉ JSON) into InfluxDB."""
-    from api.eco2mix import Eco2mixError, lines, parse
+    from api.accounting.eco2mix import Eco2mixError, lines, parse
     from api.settings import ApiSettings
     from api.store import ReadingsStore
 

@@ -1,6 +1,6 @@
 """`dynamo report …`: the evaluation report of a site over a period, as HTML or PDF.
 
-It calls the api's own Python functions (`api.report`) with the api's settings from the
+It calls the api's own Python functions (`api.reports`) with the api's settings from the
 environment (DYNAMO_*), like `dynamo api rollup`: it runs where the api's InfluxDB and
 database are reachable, needs no running api and no token, and produces exactly what
 `GET /api/v1/sites/{site}/reports/evaluation` answers.
@@ -45,12 +45,12 @@ def report(site: str, kind: str | None, day: str | None, start: datetime | None,
            end: datetime | None, fmt: str, out: Path, lang: str) -> None:
     """Write the evaluation report (energy, GHG by scope, avoided emissions, charts, factor
     sources, data coverage) of SITE over a period (settings: DYNAMO_* env)."""
+    from api.accounting.evidence import RAW_LIMIT
+    from api.accounting.factors import FactorTable, GwpTable
+    from api.accounting.references import References
     from api.database import make_engine, migrate, sessions
-    from api.evidence import RAW_LIMIT
-    from api.factors import FactorTable, GwpTable
     from api.periods import Calendar, PeriodError, calendar_period, explicit_period
-    from api.references import References
-    from api.report import (
+    from api.reports import (
         PdfUnavailable,
         ReportError,
         ReportSources,

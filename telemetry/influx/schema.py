@@ -33,10 +33,10 @@ BAND_HOURLY = "band_hourly"  # tags: site, equipment, sensor, band; seconds belo
 # factor_value — the factor in fields, so that a superseded factor overwrites the point.
 GHG_HOURLY = "ghg_hourly"
 # Avoided emissions of each batch against each stored baseline of its equipment kind, written by
-# the api's rollup job with the indicators' own per-batch computation (api/indicators.py);
-# time = the batch's end. tags: site, equipment, baseline; fields batch_id (int),
-# avoided_co2e_kg, baseline_co2e_kg, actual_co2e_kg, output_quantity, output (the
-# baseline's output, which names its unit: kg_frozen, t_water_evaporated…).
+# the api's rollup job with the indicators' own per-batch computation
+# (api/accounting/indicators.py); time = the batch's end. tags: site, equipment, baseline;
+# fields batch_id (int), avoided_co2e_kg, baseline_co2e_kg, actual_co2e_kg, output_quantity,
+# output (the baseline's output, which names its unit: kg_frozen, t_water_evaporated…).
 AVOIDED_BATCHES = "avoided_batches"
 # RTE éCO2mix grid intensity imported by the api: tags source; field co2_g_per_kwh.
 GRID_INTENSITY = "grid_intensity"

@@ -12,9 +12,9 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from api.access.tokens import TokenRole, create_token
 from api.app import create_app
 from api.settings import ApiSettings
-from api.tokens import TokenRole, create_token
 from telemetry.influx.client import InfluxClient
 from telemetry.site import Broker
 

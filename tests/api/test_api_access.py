@@ -15,9 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from api.access.tokens import TokenRole
 from api.database import make_engine, sessions
-from api.records import ApiToken
-from api.tokens import TokenRole
+from api.records.tables import ApiToken
 from telemetry.errors import ConfigError
 from telemetry.influx.client import InfluxClient
 

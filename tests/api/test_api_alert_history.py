@@ -17,7 +17,7 @@ from alerting.engine import Engine
 from alerting.notifier import FallbackNotifier
 from alerting.rules import load_alert_config
 from alerting.store import AlertStore
-from api.tokens import TokenRole
+from api.access.tokens import TokenRole
 from telemetry.payload import Reading, Telemetry
 
 T0 = 1_790_000_000.0  # 2026-09-21T14:13:20Z: the clock is ours

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.factors import FactorTable, GwpTable
-from api.rollups import EmissionInputs, run_rollups, top_ups_from
+from api.accounting.factors import FactorTable, GwpTable
+from api.accounting.rollups import EmissionInputs, run_rollups, top_ups_from
 from api.store import ReadingsStore
 from telemetry.influx.client import InfluxClient
 

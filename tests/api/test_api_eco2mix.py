@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.eco2mix import Eco2mixError, parse, parse_odre_json, parse_tsv
-from api.rollups import run_rollups
+from api.access.tokens import TokenRole
+from api.accounting.eco2mix import Eco2mixError, parse, parse_odre_json, parse_tsv
+from api.accounting.rollups import run_rollups
 from api.sites import SiteRegistry
 from api.store import ReadingsStore
-from api.tokens import TokenRole
 from telemetry.influx.client import InfluxClient
 from telemetry.influx.lineprotocol import line
 

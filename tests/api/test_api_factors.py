@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from api.factors import FactorTable, GwpTable, UnknownFactor
-from api.ghg import activity_emission, refrigerant_emission, summarise
+from api.accounting.factors import FactorTable, GwpTable, UnknownFactor
+from api.accounting.ghg import activity_emission, refrigerant_emission, summarise
 from telemetry.errors import ConfigError
 
 

@@ -20,10 +20,10 @@ import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, given, settings
 
+from api.access.tokens import TokenRole, create_token
 from api.app import create_app
 from api.database import make_engine, migrate, sessions
 from api.settings import ApiSettings
-from api.tokens import TokenRole, create_token
 from dynamo.devservices import InfluxdProcess, free_port
 
 REPO = Path(__file__).resolve().parents[2]

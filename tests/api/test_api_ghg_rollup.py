@@ -20,8 +20,8 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from api.factors import FactorTable, GwpTable
-from api.rollups import EmissionInputs, run_rollups, top_ups_from
+from api.accounting.factors import FactorTable, GwpTable
+from api.accounting.rollups import EmissionInputs, run_rollups, top_ups_from
 from api.sites import SiteRegistry
 from api.store import ReadingsStore
 from telemetry.influx.client import InfluxClient

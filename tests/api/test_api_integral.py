@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from api.energy import coverage_ms, power_integral
-from api.states import first_at_or_below, time_where
+from api.accounting.energy import coverage_ms, power_integral
+from api.accounting.states import first_at_or_below, time_where
 
 MIN = 60_000
 

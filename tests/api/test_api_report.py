@@ -23,7 +23,9 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from api.report.html import (
+from api.access.tokens import TokenRole
+from api.accounting.rollups import run_rollups
+from api.reports.html import (
     BAND_COLOUR,
     BATCH_COLOUR,
     CO2E_DIGITS,
@@ -31,12 +33,10 @@ from api.report.html import (
     MATERIAL_COLOUR,
     SOURCE_COLOURS,
 )
-from api.report.pdf import CHROMIUM_FLAGS
-from api.rollups import run_rollups
+from api.reports.pdf import CHROMIUM_FLAGS
 from api.settings import ApiSettings
 from api.sites import SiteRegistry
 from api.store import ReadingsStore
-from api.tokens import TokenRole
 from dynamo.cli import main
 from telemetry.influx.client import InfluxClient
 from telemetry.influx.lineprotocol import line

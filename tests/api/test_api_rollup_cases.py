@@ -21,7 +21,7 @@ import yaml
 from casekit import mismatches, write_series
 from fastapi.testclient import TestClient
 
-from api.rollups import run_rollups
+from api.accounting.rollups import run_rollups
 from api.sites import SiteRegistry
 from api.store import ReadingsStore
 from telemetry.influx.client import InfluxClient

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.rollups import run_rollups
+from api.accounting.rollups import run_rollups
 from api.sites import SiteRegistry
 from api.store import ReadingsStore
 from telemetry.influx.client import InfluxClient

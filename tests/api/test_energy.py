@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from api.energy import counter_delta
+from api.accounting.energy import counter_delta
 
 CASES = sorted((Path(__file__).parent / "cases" / "counter").glob("*/case.yaml"))
 

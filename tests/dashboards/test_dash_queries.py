@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from api.database import make_engine, migrate, sessions
-from api.records import Baseline, Batch
+from api.records.tables import Baseline, Batch
 from dashboards import (
     Dashboard,
     Expression,

@@ -19,7 +19,7 @@ from telemetry.errors import ConfigError, ConfigIssue
 from telemetry.loader import load_yaml_model
 from telemetry.units import UnitError, parse_unit
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 SHIPPED_FACTORS = DATA / "emission_factors.yaml"
 SHIPPED_REFRIGERANTS = DATA / "refrigerants.yaml"
 

@@ -7,9 +7,9 @@ import math
 from html import escape
 from zoneinfo import ZoneInfo
 
-from api.report.charts import Series, bar_chart, column_chart
-from api.report.content import MachineReport, Report
-from api.report.language import Lang, number, say
+from api.reports.charts import Series, bar_chart, column_chart
+from api.reports.content import MachineReport, Report
+from api.reports.language import Lang, number, say
 
 # Decimals shown: the JSON carries full floats, the report rounds them once, here.
 KWH_DIGITS = 2

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from telemetry.loader import load_yaml_model
 from telemetry.units import convert
 
-REFERENCES = Path(__file__).parent / "data" / "references.yaml"
+REFERENCES = Path(__file__).parents[1] / "data" / "references.yaml"
 
 
 class _Strict(BaseModel):

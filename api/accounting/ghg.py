@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from api.factors import EmissionFactor, FactorTable, GwpTable, UnknownFactor
+from api.accounting.factors import EmissionFactor, FactorTable, GwpTable, UnknownFactor
 from api.periods import Period
 from api.schemas import EmissionLine, GhgOut
 from telemetry.units import convert

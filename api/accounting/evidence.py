@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-from api.energy import counter_delta
+from api.accounting.energy import counter_delta
+from api.accounting.references import band_label
+from api.accounting.sources import SOURCES, energy_by_source
+from api.accounting.states import TimeShare, time_where
 from api.periods import Period
-from api.references import band_label
 from api.schemas import EnergyBySourceOut, SourceEnergy
 from api.sites import EquipmentInfo, SensorInfo
-from api.sources import SOURCES, energy_by_source
-from api.states import TimeShare, time_where
 from api.store import ReadingsStore
 from telemetry.roles import Kind
 
@@ -134,7 +134,7 @@ class RollupEvidence:
     def time_in_band(self, equipment: EquipmentInfo, sensor: SensorInfo, period: Period,
                      low: float, high: float) -> TimeShare | None:
         # Exact to the millisecond as long as the rollups were computed against this very
-        # band: the hourly split keeps the raw holding rule (api.states.time_in_band).
+        # band: the hourly split keeps the raw holding rule (api.accounting.states.time_in_band).
         found = self.store.band_rollup(site=equipment.site, sensor=sensor.id,
                                        start=period.start, end=period.end)
         seconds = found.get(band_label(low, high))

@@ -1,9 +1,10 @@
 """What the evaluation report says, assembled from the same functions as the JSON indicators.
 
-Every figure of the report is a field of an `IndicatorsOut` computed by `api.indicators.compute`
-(the code behind `GET …/indicators`), or the same evidence (`api.evidence`) asked over a day or
-a month of the period for the charts. Nothing is recomputed by a formula of its own, so the
-report and the JSON agree to the last digit the report shows.
+Every figure of the report is a field of an `IndicatorsOut` computed by
+`api.accounting.indicators.compute` (the code behind `GET …/indicators`), or the same evidence
+(`api.accounting.evidence`) asked over a day or a month of the period for the charts. Nothing is
+recomputed by a formula of its own, so the report and the JSON agree to the last digit the
+report shows.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.evidence import RAW_LIMIT, Evidence, RawEvidence, RollupEvidence
-from api.factors import FactorTable, GwpTable
-from api.indicators import IndicatorError, Inputs, compute
+from api.accounting.evidence import RAW_LIMIT, Evidence, RawEvidence, RollupEvidence
+from api.accounting.factors import FactorTable, GwpTable
+from api.accounting.indicators import IndicatorError, Inputs, compute
+from api.accounting.references import References
 from api.periods import Period, explicit_period
-from api.records import Baseline, Batch
-from api.references import References
+from api.records.tables import Baseline, Batch
 from api.schemas import IndicatorsOut
 from api.settings import ApiSettings
 from api.sites import EquipmentInfo, SiteRegistry

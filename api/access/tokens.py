@@ -16,7 +16,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.records import ApiToken
+from api.records.tables import ApiToken
 
 PREFIX = "dyn_"
 

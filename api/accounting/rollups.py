@@ -21,17 +21,22 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.energy import counter_delta
-from api.evidence import evidence_for
-from api.factors import FactorTable, GwpTable, UnknownFactor
-from api.ghg import emission_line, factor_spans, purchased_electricity, refrigerant_emission
-from api.indicators import Inputs, batch_period, compute
+from api.accounting.energy import counter_delta
+from api.accounting.evidence import evidence_for
+from api.accounting.factors import FactorTable, GwpTable, UnknownFactor
+from api.accounting.ghg import (
+    emission_line,
+    factor_spans,
+    purchased_electricity,
+    refrigerant_emission,
+)
+from api.accounting.indicators import Inputs, batch_period, compute
+from api.accounting.references import References, band_label
+from api.accounting.sources import SOURCES, energy_from_samples
+from api.accounting.states import time_in_band, time_per_value
 from api.periods import Period
-from api.records import Baseline, Batch, RefrigerantTopUp
-from api.references import References, band_label
+from api.records.tables import Baseline, Batch, RefrigerantTopUp
 from api.sites import EquipmentInfo, SensorInfo, SiteRegistry
-from api.sources import SOURCES, energy_from_samples
-from api.states import time_in_band, time_per_value
 from api.store import ReadingsStore
 from telemetry.influx.client import InfluxError
 from telemetry.influx.lineprotocol import line
@@ -138,8 +143,8 @@ def _emission_points(emissions: EmissionInputs, eq: EquipmentInfo, hour: datetim
                      kwh: dict[str, float], fuel_volume: list[tuple[float, str]],
                      missing: set[str]) -> list[str]:
     """The hour's emissions, one point per scope and activity, by the indicators' own rules
-    (api/ghg.py): purchased electricity (scope 2), fuel by energy and by volume (scope 1),
-    each times the version of its default factor valid at that hour."""
+    (api/accounting/ghg.py): purchased electricity (scope 2), fuel by energy and by volume
+    (scope 1), each times the version of its default factor valid at that hour."""
     hour_ms = int(hour.timestamp() * 1000)
     period = Period(start=hour, end=hour + HOUR, label=hour.isoformat())
     activities: list[tuple[str, int, str, float, str]] = []  # default_for, scope, meter, q, unit

@@ -17,19 +17,20 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.eco2mix import SOURCE
-from api.evidence import RAW_LIMIT, Evidence
-from api.factors import FactorTable, GwpTable, UnknownFactor
-from api.ghg import (
+from api.accounting.eco2mix import SOURCE
+from api.accounting.evidence import RAW_LIMIT, Evidence
+from api.accounting.factors import FactorTable, GwpTable, UnknownFactor
+from api.accounting.ghg import (
     emission_line,
     factor_spans,
     purchased_electricity,
     refrigerant_emission,
     summarise,
 )
+from api.accounting.references import References
+from api.accounting.states import TimeShare, first_at_or_below
 from api.periods import Period, explicit_period
-from api.records import Baseline, Batch, MaterialLot, RefrigerantTopUp
-from api.references import References
+from api.records.tables import Baseline, Batch, MaterialLot, RefrigerantTopUp
 from api.schemas import (
     AvoidedOut,
     CoreFreezing,
@@ -44,7 +45,6 @@ from api.schemas import (
     PackagingOut,
 )
 from api.sites import EquipmentInfo, SensorInfo
-from api.states import TimeShare, first_at_or_below
 from api.store import ReadingsStore
 from telemetry.site import EquipmentKind
 from telemetry.units import convert

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from api.energy import counter_delta, coverage_ms, power_integral
+from api.accounting.energy import counter_delta, coverage_ms, power_integral
 from api.periods import Period
 from api.schemas import EnergyBySourceOut, SourceEnergy
 from api.sites import EquipmentInfo, SensorInfo

@@ -1,0 +1,1 @@
+"""Who may call the api: tokens for machines and scripts."""

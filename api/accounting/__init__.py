@@ -1,0 +1,1 @@
+"""Energy and greenhouse-gas accounting: counters, sources, factors, indicators, rollups."""

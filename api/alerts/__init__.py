@@ -1,0 +1,1 @@
+"""Alert history, read from the alerting service's store."""

@@ -1,0 +1,1 @@
+"""Production records: the relational tables the indicators and reports rest on."""
