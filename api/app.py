@@ -7,12 +7,15 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from api.accounting.factors import FactorTable, GwpTable
 from api.accounting.references import References
 from api.accounting.rollups import EmissionInputs, RollupScheduler, top_ups_from
 from api.alerts.history import AlertHistoryReader
 from api.broker import BrokerMonitor
+from api.console import router as console_router
+from api.console.render import STATIC
 from api.database import make_engine, migrate, sessions
 from api.deps import AUTHENTICATED
 from api.routes import (
@@ -82,4 +85,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     for module in (equipment, energy, indicators, records, factors, exports, grid_intensity,
                    reports, alerts):
         app.include_router(module.router, prefix="/api/v1", dependencies=[AUTHENTICATED])
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(console_router)
     return app

@@ -1,0 +1,14 @@
+"""The operators' console: server-rendered pages at `/`, French by default, English on a switch.
+
+Same process, database, roles and site scopes as the api under `/api/v1`. Each page is one module
+with its own router; this package gathers them into `router`, which `api.app` mounts at `/`.
+"""
+
+from fastapi import APIRouter
+
+from api.console import language
+
+router = APIRouter(include_in_schema=False)
+router.include_router(language.router)
+
+__all__ = ["router"]
