@@ -20,8 +20,10 @@ def parse_unit(symbol: str) -> pint.Unit:
     """Parse a unit symbol as written in templates and payloads ("kWh", "°C", "%", "m³/h")."""
     try:
         return UNITS.Unit(symbol) if symbol else UNITS.dimensionless
-    except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError, ValueError,
-            AttributeError, TypeError) as exc:
+    # pint's parser answers some malformed symbols with an AssertionError or a KeyError of its
+    # tokenizer rather than one of its own errors: all of them mean "not a unit".
+    except (pint.errors.PintError, ValueError, AttributeError, TypeError, AssertionError,
+            KeyError) as exc:
         raise UnitError(f"unknown unit {symbol!r}") from exc
 
 

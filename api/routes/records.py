@@ -1,105 +1,220 @@
-"""Production records of an equipment: campaigns, batches, material lots, refrigerant top-ups;
-and the baselines avoided emissions are computed against."""
+"""Production records of an equipment — campaigns, batches, material lots, refrigerant
+top-ups, manual activity data — and the baselines avoided emissions are computed against.
+
+The routes are generated from the record kinds (`api.records.kinds`) and write through the
+records service (`api.records.service`): every record has a version (an edit names the one it
+started from, a race answers 409), an audit trail (`…/history`), and is voided rather than
+deleted (`DELETE`; an admin may purge with `?purge=true`). `POST` honours an
+`Idempotency-Key` header: the same key on the same site creates one record.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Response
+from fastapi.encoders import jsonable_encoder
+from pydantic import BaseModel, create_model
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.accounting.factors import UnknownFactor
-from api.deps import EVALUATOR_WRITES, OPERATOR_WRITES, Db, Equipment, Factors
+from api.access.tokens import Principal, TokenRole
+from api.deps import Caller, Db, Equipment, Factors, Gwp, require
 from api.periods import PeriodError, check_moment
-from api.records.tables import Base, Baseline, Batch, Campaign, MaterialLot, RefrigerantTopUp
-from api.schemas import (
-    BaselineIn,
-    BaselineOut,
-    BatchIn,
-    BatchOut,
-    CampaignIn,
-    CampaignOut,
-    MaterialLotIn,
-    MaterialLotOut,
-    RefrigerantTopUpIn,
-    RefrigerantTopUpOut,
+from api.records import service
+from api.records.kinds import BASELINES, BATCHES, KINDS, RecordKind
+from api.records.live import live
+from api.records.service import (
+    Catalog,
+    RecordDuplicate,
+    RecordError,
+    RecordInvalid,
+    RecordNotFound,
+    VersionConflict,
 )
+from api.records.tables import Baseline, Batch, Record
+from api.schemas import AuditOut, BaselineIn, BatchOut
 from api.sites import EquipmentInfo
-from telemetry.units import UnitError, parse_unit
 
 router = APIRouter(tags=["records"])
 
-R = TypeVar("R", bound=Base)
 _EQ = "/sites/{site}/equipment/{equipment}"
 _NAME = r"^[a-z0-9][a-z0-9._-]{0,79}$"
+_VOID_REASON = "voided through the api"
+_PURGE_REASON = "purged through the api"
+
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", min_length=1, max_length=200,
+    description="a key of the client's choosing: the same key on the same site creates one "
+                "record (a retried or double-sent request returns the first one)")]
+IfMatch = Annotated[str | None, Header(
+    alias="If-Match", description="the record's version, when the body does not carry it")]
+IncludeVoided = Annotated[bool, Query(description="list voided records too")]
+Reason = Annotated[str | None, Query(max_length=2000, description="why it is voided")]
+Purge = Annotated[bool, Query(description="delete for good (admin only; audited)")]
 
 
-def _add(db: Session, row: R) -> R:
-    db.add(row)
+def _actor(caller: Principal) -> str:
+    return f"token:{caller.name}"
+
+
+def _catalog(factors: Factors, gwp: Gwp) -> Catalog:
+    return Catalog(factors=factors, gwp=gwp)
+
+
+Tables = Annotated[Catalog, Depends(_catalog)]
+
+
+def _http(exc: RecordError) -> HTTPException:
+    """A records service error as the api answers it."""
+    if isinstance(exc, RecordNotFound):
+        return HTTPException(404, str(exc))
+    if isinstance(exc, VersionConflict):
+        return HTTPException(409, {"message": str(exc), "current_version": exc.current_version})
+    if isinstance(exc, RecordInvalid):
+        errors = exc.error.errors(include_url=False, include_context=False)
+        for error in errors:
+            error["loc"] = ("body", *error["loc"])
+        return HTTPException(422, jsonable_encoder(errors))
+    if isinstance(exc, RecordDuplicate):
+        return HTTPException(409, str(exc))
+    return HTTPException(400, str(exc))
+
+
+def _version(body_version: int | None, if_match: str | None) -> int:
+    if body_version is not None:
+        return body_version
+    found = re.fullmatch(r'\s*(?:W/)?"?(\d{1,9})"?\s*', if_match or "")
+    if found is None:
+        raise HTTPException(428, "send the record's version (field `version`, or If-Match): "
+                                 "an edit must name the version it started from")
+    return int(found.group(1))
+
+
+def _edit_model(kind: RecordKind) -> type[BaseModel]:
+    """The PUT body: the kind's input fields plus the version the edit started from."""
+    model: type[BaseModel] = create_model(
+        f"{kind.input.__name__.removesuffix('In')}Edit", __base__=kind.input,
+        version=(int | None, None))
+    return model
+
+
+def _as_out(kind: RecordKind, row: Record) -> Any:
+    return kind.output.model_validate(row, from_attributes=True)
+
+
+def _writers(kind: RecordKind) -> Callable[[Principal], Principal]:
+    return require(kind.writer)
+
+
+def _admit_purge(caller: Principal, purge: bool) -> None:
+    if purge and caller.role is not TokenRole.ADMIN:
+        raise HTTPException(403, "only an admin token may purge a record")
+
+
+def _equipment_routes(kind: RecordKind) -> None:
+    """POST, GET (list and one), PUT, DELETE and history of one per-equipment kind."""
+    base = f"{_EQ}/{kind.slug}"
+    one = f"{base}/{{record_id}}"
+    edit_model = _edit_model(kind)
+    writers = [Depends(_writers(kind))]
+
+    def create_record(equipment: Equipment, db: Db, caller: Caller, tables: Tables,
+                      body: BaseModel, idempotency_key: IdempotencyKey = None) -> Any:
+        try:
+            row = service.create(db, kind, body.model_dump(), equipment=equipment,
+                                 actor=_actor(caller), via="api",
+                                 idempotency_key=idempotency_key, catalog=tables)
+        except RecordError as exc:
+            raise _http(exc) from None
+        return _as_out(kind, row)
+
+    def list_records(equipment: Equipment, db: Db, include_voided: IncludeVoided = False
+                     ) -> list[Any]:
+        return [_as_out(kind, r) for r in service.rows(db, kind, equipment=equipment,
+                                                       include_voided=include_voided)]
+
+    def get_record(equipment: Equipment, db: Db, record_id: int) -> Any:
+        try:
+            return _as_out(kind, service.get(db, kind, record_id, equipment=equipment))
+        except RecordError as exc:
+            raise _http(exc) from None
+
+    def replace_record(equipment: Equipment, db: Db, caller: Caller, tables: Tables,
+                       record_id: int, body: BaseModel, if_match: IfMatch = None) -> Any:
+        values = body.model_dump()
+        expected = _version(values.pop("version", None), if_match)
+        try:
+            row = service.edit(db, kind, record_id, values, equipment=equipment,
+                               expected_version=expected, actor=_actor(caller), via="api",
+                               catalog=tables)
+        except RecordError as exc:
+            raise _http(exc) from None
+        return _as_out(kind, row)
+
+    def delete_record(equipment: Equipment, db: Db, caller: Caller, record_id: int,
+                      reason: Reason = None, purge: Purge = False) -> Response:
+        _admit_purge(caller, purge)
+        _remove(db, kind, record_id, equipment=equipment, caller=caller, reason=reason,
+                purge=purge)
+        return Response(status_code=204)
+
+    def record_history(equipment: Equipment, db: Db, record_id: int) -> list[AuditOut]:
+        return _history(db, kind, record_id, equipment)
+
+    create_record.__annotations__["body"] = kind.input
+    replace_record.__annotations__["body"] = edit_model
+    label = kind.name.replace("_", " ")
+    router.post(base, response_model=kind.output, status_code=201, dependencies=writers,
+                summary=f"Create one of the equipment's {label}")(create_record)
+    if kind is not BATCHES:  # batches have their own list, with filters (below)
+        router.get(base, response_model=list[kind.output],  # type: ignore[name-defined]
+                   summary=f"The equipment's {label}, oldest first")(list_records)
+    router.get(one, response_model=kind.output,
+               summary=f"One of the equipment's {label} (voided ones too)")(get_record)
+    router.put(one, response_model=kind.output, dependencies=writers,
+               summary=f"Replace the fields of one of the equipment's {label}",
+               description="Full replacement of the editable fields, from the version named "
+                           "in the body (`version`) or an `If-Match` header: 409 when the "
+                           "record changed meanwhile, and nothing is overwritten.")(
+        replace_record)
+    router.delete(one, status_code=204, dependencies=writers,
+                  summary=f"Void one of the equipment's {label}",
+                  description="The record stays stored and in its history but no figure "
+                              "counts it any more; `?purge=true` (admin) deletes it for "
+                              "good, audited.")(delete_record)
+    router.get(f"{one}/history", response_model=list[AuditOut],
+               summary=f"The audit trail of one of the equipment's {label}")(record_history)
+
+
+def _remove(db: Session, kind: RecordKind, record_id: int, *,
+            equipment: EquipmentInfo | None, caller: Principal, reason: str | None,
+            purge: bool) -> None:
     try:
-        db.commit()
-    except IntegrityError as exc:
-        db.rollback()
-        raise HTTPException(409, f"conflicts with a stored record: {exc.orig}") from None
-    db.refresh(row)
-    return row
+        if purge:
+            service.purge(db, kind, record_id, equipment=equipment, actor=_actor(caller),
+                          via="api", reason=reason or _PURGE_REASON)
+        else:
+            service.void(db, kind, record_id, equipment=equipment, actor=_actor(caller),
+                         via="api", reason=reason or _VOID_REASON)
+    except RecordError as exc:
+        raise _http(exc) from None
 
 
-def _one(db: Session, model: type[R], record_id: int, equipment: EquipmentInfo) -> R:
-    row = db.get(model, record_id)
-    if row is None or (getattr(row, "site", None), getattr(row, "equipment", None)) != (
-            equipment.site, equipment.id):
-        raise HTTPException(404, f"no {model.__tablename__} record {record_id} for "
-                                 f"{equipment.site}/{equipment.id}")
-    return row
+def _history(db: Session, kind: RecordKind, record_id: int,
+             equipment: EquipmentInfo | None) -> list[AuditOut]:
+    entries = service.history(db, kind, record_id, equipment=equipment)
+    if not entries:
+        raise _http(RecordNotFound(kind, record_id, equipment))
+    return [AuditOut.model_validate(e, from_attributes=True) for e in entries]
 
 
-def _remove(db: Session, model: type[R], record_id: int, equipment: EquipmentInfo) -> Response:
-    """Delete one of the equipment's records (404 when it is not one of them)."""
-    db.delete(_one(db, model, record_id, equipment))
-    db.commit()
-    return Response(status_code=204)
-
-
-def _owned(equipment: EquipmentInfo) -> dict[str, Any]:
-    return {"site": equipment.site, "equipment": equipment.id}
-
-
-# --- campaigns ------------------------------------------------------------------------------
-
-@router.post(f"{_EQ}/campaigns", response_model=CampaignOut, status_code=201,
-             dependencies=[OPERATOR_WRITES])
-def create_campaign(equipment: Equipment, db: Db, body: CampaignIn) -> Campaign:
-    return _add(db, Campaign(**_owned(equipment), **body.model_dump()))
-
-
-@router.get(f"{_EQ}/campaigns", response_model=list[CampaignOut])
-def list_campaigns(equipment: Equipment, db: Db) -> list[Campaign]:
-    return list(db.scalars(select(Campaign).filter_by(**_owned(equipment))
-                           .order_by(Campaign.started_at)))
-
-
-@router.get(f"{_EQ}/campaigns/{{record_id}}", response_model=CampaignOut)
-def get_campaign(equipment: Equipment, db: Db, record_id: int) -> Campaign:
-    return _one(db, Campaign, record_id, equipment)
-
-
-@router.delete(f"{_EQ}/campaigns/{{record_id}}", status_code=204, dependencies=[OPERATOR_WRITES])
-def delete_campaign(equipment: Equipment, db: Db, record_id: int) -> Response:
-    return _remove(db, Campaign, record_id, equipment)
-
-
-# --- batches --------------------------------------------------------------------------------
-
-@router.post(f"{_EQ}/batches", response_model=BatchOut, status_code=201,
-             dependencies=[OPERATOR_WRITES])
-def create_batch(equipment: Equipment, db: Db, body: BatchIn) -> Batch:
-    if body.campaign_id is not None:
-        _one(db, Campaign, body.campaign_id, equipment)
-    return _add(db, Batch(**_owned(equipment), **body.model_dump()))
+for _kind in KINDS.values():
+    if _kind.per_equipment:
+        _equipment_routes(_kind)
 
 
 @router.get(f"{_EQ}/batches", response_model=list[BatchOut])
@@ -108,9 +223,11 @@ def list_batches(
     start: Annotated[datetime | None, Query(description="batches ending after this")] = None,
     end: Annotated[datetime | None, Query(description="batches starting before this")] = None,
     campaign_id: int | None = None,
+    include_voided: IncludeVoided = False,
 ) -> list[Batch]:
     """Batches overlapping `[start, end)`, oldest first."""
-    query = select(Batch).filter_by(**_owned(equipment)).order_by(Batch.started_at)
+    query = (select(Batch) if include_voided else live(Batch)).filter_by(
+        site=equipment.site, equipment=equipment.id).order_by(Batch.started_at, Batch.id)
     for name, moment in (("start", start), ("end", end)):
         if moment is not None:
             try:
@@ -126,96 +243,72 @@ def list_batches(
     return list(db.scalars(query))
 
 
-@router.get(f"{_EQ}/batches/{{record_id}}", response_model=BatchOut)
-def get_batch(equipment: Equipment, db: Db, record_id: int) -> Batch:
-    return _one(db, Batch, record_id, equipment)
+# --- baselines: evaluator-managed, named, not per equipment ------------------------------
+
+class BaselineEdit(BaselineIn):
+    version: int | None = None
 
 
-@router.put(f"{_EQ}/batches/{{record_id}}", response_model=BatchOut, dependencies=[OPERATOR_WRITES])
-def replace_batch(equipment: Equipment, db: Db, record_id: int, body: BatchIn) -> Batch:
-    row = _one(db, Batch, record_id, equipment)
-    if body.campaign_id is not None:
-        _one(db, Campaign, body.campaign_id, equipment)
-    for key, value in body.model_dump().items():
-        setattr(row, key, value)
-    return _add(db, row)
+_BaselineName = Annotated[str, Path(pattern=_NAME)]
+_BASELINE_WRITERS = [Depends(require(BASELINES.writer))]
 
 
-@router.delete(f"{_EQ}/batches/{{record_id}}", status_code=204, dependencies=[OPERATOR_WRITES])
-def delete_batch(equipment: Equipment, db: Db, record_id: int) -> Response:
-    return _remove(db, Batch, record_id, equipment)
-
-
-# --- material lots --------------------------------------------------------------------------
-
-@router.post(f"{_EQ}/material-lots", response_model=MaterialLotOut, status_code=201,
-             dependencies=[OPERATOR_WRITES])
-def create_material_lot(equipment: Equipment, db: Db, factors: Factors,
-                        body: MaterialLotIn) -> MaterialLot:
-    try:
-        factor = factors.get(body.factor_id, on=body.received_at.date())
-    except UnknownFactor as exc:
-        raise HTTPException(422, str(exc)) from None
-    if factor.activity_unit != "kg":
-        raise HTTPException(422, f"factor {factor.id} is per {factor.activity_unit}, "
-                                 "a material lot needs one per kg")
-    return _add(db, MaterialLot(**_owned(equipment), **body.model_dump()))
-
-
-@router.get(f"{_EQ}/material-lots", response_model=list[MaterialLotOut])
-def list_material_lots(equipment: Equipment, db: Db) -> list[MaterialLot]:
-    return list(db.scalars(select(MaterialLot).filter_by(**_owned(equipment))
-                           .order_by(MaterialLot.received_at)))
-
-
-@router.delete(f"{_EQ}/material-lots/{{record_id}}", status_code=204,
-             dependencies=[OPERATOR_WRITES])
-def delete_material_lot(equipment: Equipment, db: Db, record_id: int) -> Response:
-    return _remove(db, MaterialLot, record_id, equipment)
-
-
-# --- refrigerant top-ups --------------------------------------------------------------------
-
-@router.post(f"{_EQ}/refrigerant-top-ups", response_model=RefrigerantTopUpOut, status_code=201,
-             dependencies=[OPERATOR_WRITES])
-def create_top_up(equipment: Equipment, db: Db, body: RefrigerantTopUpIn) -> RefrigerantTopUp:
-    return _add(db, RefrigerantTopUp(**_owned(equipment), **body.model_dump()))
-
-
-@router.get(f"{_EQ}/refrigerant-top-ups", response_model=list[RefrigerantTopUpOut])
-def list_top_ups(equipment: Equipment, db: Db) -> list[RefrigerantTopUp]:
-    return list(db.scalars(select(RefrigerantTopUp).filter_by(**_owned(equipment))
-                           .order_by(RefrigerantTopUp.at)))
-
-
-@router.delete(f"{_EQ}/refrigerant-top-ups/{{record_id}}", status_code=204,
-             dependencies=[OPERATOR_WRITES])
-def delete_top_up(equipment: Equipment, db: Db, record_id: int) -> Response:
-    return _remove(db, RefrigerantTopUp, record_id, equipment)
-
-
-# --- baselines ------------------------------------------------------------------------------
-
-@router.post("/baselines", response_model=BaselineOut, status_code=201,
-             dependencies=[EVALUATOR_WRITES])
-def create_baseline(db: Db, factors: Factors, body: BaselineIn) -> Baseline:
-    if not any(f.id == body.factor_id for f in factors.factors):
-        raise HTTPException(422, f"unknown emission factor {body.factor_id!r}")
-    try:
-        parse_unit(body.activity_unit)
-    except UnitError as exc:
-        raise HTTPException(422, f"activity_unit: {exc}") from None
-    return _add(db, Baseline(**body.model_dump()))
-
-
-@router.get("/baselines", response_model=list[BaselineOut])
-def list_baselines(db: Db) -> list[Baseline]:
-    return list(db.scalars(select(Baseline).order_by(Baseline.name)))
-
-
-@router.get("/baselines/{name}", response_model=BaselineOut)
-def get_baseline(db: Db, name: Annotated[str, Path(pattern=_NAME)]) -> Baseline:
-    row = db.scalars(select(Baseline).filter_by(name=name)).first()
-    if row is None:
+def _baseline_id(db: Session, name: str) -> int:
+    found = next((r for r in service.rows(db, BASELINES, equipment=None, include_voided=True)
+                  if isinstance(r, Baseline) and r.name == name), None)
+    if found is None:
         raise HTTPException(404, f"no baseline {name!r}")
-    return row
+    return found.id
+
+
+@router.post("/baselines", response_model=BASELINES.output, status_code=201,
+             dependencies=_BASELINE_WRITERS)
+def create_baseline(db: Db, caller: Caller, tables: Tables,
+                    body: BaselineIn, idempotency_key: IdempotencyKey = None) -> Any:
+    try:
+        row = service.create(db, BASELINES, body.model_dump(), equipment=None, actor=_actor(caller),
+                             via="api", idempotency_key=idempotency_key, catalog=tables)
+    except RecordError as exc:
+        raise _http(exc) from None
+    return _as_out(BASELINES, row)
+
+
+@router.get("/baselines", response_model=list[BASELINES.output])  # type: ignore[name-defined]
+def list_baselines(db: Db, include_voided: IncludeVoided = False) -> list[Any]:
+    return [_as_out(BASELINES, r) for r in service.rows(db, BASELINES, equipment=None,
+                                                        include_voided=include_voided)]
+
+
+@router.get("/baselines/{name}", response_model=BASELINES.output)
+def get_baseline(db: Db, name: _BaselineName) -> Any:
+    return _as_out(BASELINES, service.get(db, BASELINES, _baseline_id(db, name),
+                                          equipment=None))
+
+
+@router.put("/baselines/{name}", response_model=BASELINES.output,
+            dependencies=_BASELINE_WRITERS)
+def replace_baseline(db: Db, caller: Caller, tables: Tables, name: _BaselineName,
+                     body: BaselineEdit, if_match: IfMatch = None) -> Any:
+    values = body.model_dump()
+    expected = _version(values.pop("version", None), if_match)
+    try:
+        row = service.edit(db, BASELINES, _baseline_id(db, name), values, equipment=None,
+                           expected_version=expected, actor=_actor(caller), via="api",
+                           catalog=tables)
+    except RecordError as exc:
+        raise _http(exc) from None
+    return _as_out(BASELINES, row)
+
+
+@router.delete("/baselines/{name}", status_code=204, dependencies=_BASELINE_WRITERS)
+def delete_baseline(db: Db, caller: Caller, name: _BaselineName, reason: Reason = None,
+                    purge: Purge = False) -> Response:
+    _admit_purge(caller, purge)
+    _remove(db, BASELINES, _baseline_id(db, name), equipment=None, caller=caller,
+            reason=reason, purge=purge)
+    return Response(status_code=204)
+
+
+@router.get("/baselines/{name}/history", response_model=list[AuditOut])
+def baseline_history(db: Db, name: _BaselineName) -> list[AuditOut]:
+    return _history(db, BASELINES, _baseline_id(db, name), None)
