@@ -39,6 +39,7 @@ class Alert:
     level: int = -1  # index in `contacts` of the last contact told
     acked_ms: int | None = None
     acked_by: str | None = None
+    acked_via: str | None = None  # "sms" (a reply), "console" or "api" (a command)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property

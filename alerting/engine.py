@@ -155,37 +155,43 @@ class Engine:
                 return None
             return self.acknowledge(alert_id=alert.id, by=contact.id, phone=phone, text=text)
 
-    def acknowledge(self, *, alert_id: int, by: str, phone: str = "",
-                    text: str = "") -> Alert | None:
-        """Stop repeats and escalation of a firing alert; tells everyone already told."""
+    def acknowledge(self, *, alert_id: int, by: str, phone: str = "", text: str = "",
+                    via: str = "sms", name: str | None = None) -> Alert | None:
+        """Stop repeats and escalation of a firing alert; tells everyone already told.
+
+        `via`: how it came (`sms`, or `console`/`api` for a command from the broker); `name`:
+        who, in the SMS to the others (default: the contact's name, else `by`).
+        """
         with self._lock:
             now = self._now()
             alert = next((a for a in self._open.values() if a.id == alert_id), None)
             if alert is None or alert.state is not State.FIRING:
                 self.store.record_ack(alert_id=alert_id, at_ms=now, phone=phone, contact=by,
-                                      text=text, accepted=False, reason="not firing")
+                                      text=text, accepted=False, reason="not firing", via=via)
                 return None
             if alert.acked_ms is not None:
                 self.store.record_ack(alert_id=alert_id, at_ms=now, phone=phone, contact=by,
-                                      text=text, accepted=False, reason="already acknowledged")
+                                      text=text, accepted=False, reason="already acknowledged",
+                                      via=via)
                 return alert
-            alert.acked_ms, alert.acked_by = now, by
+            alert.acked_ms, alert.acked_by, alert.acked_via = now, by, via
             self.store.save(alert)
             self.store.record_ack(alert_id=alert_id, at_ms=now, phone=phone, contact=by,
-                                  text=text, accepted=True, reason="")
+                                  text=text, accepted=True, reason="", via=via)
             self._emit(alert, "acknowledged", now, by)
             known = {c.id: c.name for c in self.config.contacts}
-            name = known.get(by, by)  # an operator's name, or whoever the api says acked
+            name = name or known.get(by, by)  # an operator's name, or whoever the api says
             for contact_id in alert.told():
                 self._send(alert, contact_id, "ack", now, by=name)
             return alert
 
-    def silence(self, *, equipment: str, until_ms: int, reason: str, by: str) -> int:
+    def silence(self, *, equipment: str, until_ms: int, reason: str, by: str,
+                via: str = "cli") -> int:
         """Maintenance: no SMS for this equipment until `until_ms` (alerts are still recorded)."""
         with self._lock:
             return self.store.add_silence(site=self.config.site, equipment=equipment,
                                           start_ms=self._now(), until_ms=until_ms,
-                                          reason=reason, created_by=by)
+                                          reason=reason, created_by=by, via=via)
 
     def external(self, *, key: str, firing: bool, name: str, equipment: str, severity: str,
                  notify: Notify, value: float | None = None,
@@ -232,7 +238,9 @@ class Engine:
                 self.store.save(alert)
             elif alert is not None and alert.state is State.FIRING and event == "acknowledged" \
                     and alert.acked_ms is None:
-                alert.acked_ms, alert.acked_by = at_ms, by or f"edge:{gateway}"
+                # The edge is acknowledged only by replies to the Pi's modem.
+                alert.acked_ms, alert.acked_by, alert.acked_via = \
+                    at_ms, by or f"edge:{gateway}", "sms"
                 self.store.save(alert)
                 self._emit(alert, "acknowledged", now, alert.acked_by)
             elif alert is not None and event == "resolved":

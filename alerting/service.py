@@ -1,5 +1,6 @@
 """The central alerting service: MQTT in (the collector's stream, user `alerting`), engine,
-SMS out, replies from gammu-smsd's inbox, and a steady tick for time-driven rules.
+SMS out, replies from gammu-smsd's inbox, commands from the api (acknowledge, silence), and a
+steady tick for time-driven rules.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from alerting.commands import CommandHandler
 from alerting.engine import AlertEvent, Engine
 from alerting.events import decode_event, encode_event
 from alerting.gammu import GammuInbox, GammuNotifier
@@ -19,7 +21,13 @@ from telemetry.errors import PayloadError
 from telemetry.mqtt import connect, make_client
 from telemetry.payload import decode_status, decode_telemetry
 from telemetry.site import Broker
-from telemetry.topics import Channel, events_topic, parse_topic, subscription
+from telemetry.topics import (
+    Channel,
+    alert_commands_topic,
+    events_topic,
+    parse_topic,
+    subscription,
+)
 
 log = logging.getLogger(__name__)
 GATEWAY = "alerting"  # the pseudo-gateway level the broker's ACL gives the `alerting` user
@@ -30,6 +38,9 @@ class ServiceCounters:
     messages: int = 0
     malformed: int = 0
     replies: int = 0
+    commands: int = 0  # applied or refused by the engine (e.g. the alert had resolved)
+    commands_rejected: int = 0  # malformed, or not this site's: set aside in the store
+    commands_duplicate: int = 0  # redeliveries of a command already handled
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **deltas: int) -> None:
@@ -54,6 +65,8 @@ class AlertService:
         self._broker = broker
         self._tick_s = tick_s
         self._stop = threading.Event()
+        self._commands = CommandHandler(engine=engine)
+        self._commands_topic = alert_commands_topic(engine.config.site)
         self._ticker = threading.Thread(target=self._tick_loop, name="alert-tick", daemon=True)
         self._client = make_client(broker=broker, client_id=client_id)
         self._client.on_connect = self._connected
@@ -89,7 +102,8 @@ class AlertService:
             return
         site = self.engine.config.site
         client.subscribe([(subscription(channel, site=site), 1)
-                          for channel in (Channel.TELEMETRY, Channel.STATUS, Channel.EVENTS)])
+                          for channel in (Channel.TELEMETRY, Channel.STATUS, Channel.EVENTS)]
+                         + [(self._commands_topic, 1)])
         log.info("alerting connected, subscribing to site %s", site)
 
     def _subscribed(self, _c: mqtt.Client, _u: Any, _mid: int, reasons: Any, _p: Any) -> None:
@@ -105,6 +119,9 @@ class AlertService:
 
     def _received(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
         self.counters.add(messages=1)
+        if message.topic == self._commands_topic:
+            self._command(bytes(message.payload))
+            return
         try:
             topic = parse_topic(message.topic)
             if topic is None:
@@ -130,6 +147,20 @@ class AlertService:
             log.warning("malformed message on %s: %s", message.topic, exc.reason)
         except Exception:  # one bad message or a store hiccup must not stop alerting
             log.exception("alert evaluation failed on %s", message.topic)
+
+    def _command(self, payload: bytes) -> None:
+        try:
+            outcome = self._commands.handle(payload)
+        except Exception:  # a store hiccup must not stop alerting; the command stays unrecorded
+            log.exception("alert command failed")
+            return
+        if outcome.result == "rejected":
+            self.counters.add(commands_rejected=1)
+            log.warning("command rejected: %s", outcome.reason)
+        elif outcome.result == "duplicate":
+            self.counters.add(commands_duplicate=1)
+        else:
+            self.counters.add(commands=1)
 
     def _record_outcomes(self) -> None:
         """Follow SMS handed to gammu-smsd until the modem sent them or gave up."""

@@ -48,11 +48,27 @@ CREATE TABLE IF NOT EXISTS silences (
     site TEXT NOT NULL, equipment TEXT NOT NULL, start_ms INTEGER NOT NULL,
     until_ms INTEGER NOT NULL, reason TEXT NOT NULL, created_by TEXT NOT NULL
 );
+-- Acknowledgements and silences asked for through the broker (the api's console), one row per
+-- command id: what makes a redelivered command act once, and where a refused one is set aside.
+CREATE TABLE IF NOT EXISTS commands (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    command_id TEXT UNIQUE, site TEXT NOT NULL, at_ms INTEGER NOT NULL, action TEXT NOT NULL,
+    alert_id INTEGER,
+    equipment TEXT, requested_by TEXT NOT NULL, via TEXT NOT NULL, result TEXT NOT NULL,
+    reason TEXT NOT NULL, payload TEXT NOT NULL
+);
 """
+# Columns added after a store's first release: ALTER TABLE on open, so that a store created
+# before them keeps its rows (CREATE TABLE IF NOT EXISTS never changes an existing table).
+_ADDED_COLUMNS = (
+    ("alerts", "acked_via", "TEXT"),  # sms, console, api; NULL: not acknowledged
+    ("acks", "via", "TEXT NOT NULL DEFAULT 'sms'"),  # every ack before it was an SMS reply
+    ("silences", "via", "TEXT NOT NULL DEFAULT 'cli'"),  # `dynamo alerts silence`
+)
 _ALERT_COLUMNS = ("rule_id", "subject", "site", "equipment", "name", "severity", "contacts",
                   "repeat_every_min", "escalate_after_min", "since_ms", "state", "value", "unit",
                   "message", "source", "fired_ms", "resolved_ms", "notified_ms", "last_sent_ms",
-                  "level", "acked_ms", "acked_by", "extra")
+                  "level", "acked_ms", "acked_by", "acked_via", "extra")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +97,7 @@ class AckRecord:
     text: str
     accepted: bool
     reason: str
+    via: str  # sms (a reply to the modem), console or api (a command)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +109,25 @@ class Silence:
     until_ms: int
     reason: str
     created_by: str
+    via: str  # cli, console or api
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRecord:
+    """A command received on the broker: applied, refused by the engine, or rejected."""
+
+    id: int
+    command_id: str | None  # None: the payload had no readable id
+    site: str  # the site of the topic it came on
+    at_ms: int
+    action: str
+    alert_id: int | None
+    equipment: str | None
+    requested_by: str
+    via: str
+    result: str  # applied, refused (the engine said no: not firing…), rejected (malformed)
+    reason: str
+    payload: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +159,10 @@ class AlertStore:
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
+            for table, column, definition in _ADDED_COLUMNS:
+                found = {row["name"] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                if column not in found:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     def close(self) -> None:
         with self._lock:
@@ -141,7 +181,7 @@ class AlertStore:
                   alert.escalate_after_min, alert.since_ms, str(alert.state), alert.value,
                   alert.unit, alert.message, alert.source, alert.fired_ms, alert.resolved_ms,
                   alert.notified_ms, alert.last_sent_ms, alert.level, alert.acked_ms,
-                  alert.acked_by, json.dumps(alert.extra))
+                  alert.acked_by, alert.acked_via, json.dumps(alert.extra))
         with self._lock:
             if alert.id:
                 sets = ", ".join(f"{c} = ?" for c in _ALERT_COLUMNS)
@@ -214,10 +254,10 @@ class AlertStore:
         return [str(row[0]) for row in rows]
 
     def record_ack(self, *, alert_id: int | None, at_ms: int, phone: str, contact: str | None,
-                   text: str, accepted: bool, reason: str) -> None:
-        self._run("INSERT INTO acks (alert_id, at_ms, phone, contact, text, accepted, reason) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                  (alert_id, at_ms, phone, contact, text, int(accepted), reason))
+                   text: str, accepted: bool, reason: str, via: str = "sms") -> None:
+        self._run("INSERT INTO acks (alert_id, at_ms, phone, contact, text, accepted, reason, "
+                  "via) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                  (alert_id, at_ms, phone, contact, text, int(accepted), reason, via))
 
     def acks(self, *, alert_id: int | None = None) -> list[AckRecord]:
         where, params = _filters(alert_id=alert_id)
@@ -227,12 +267,12 @@ class AlertStore:
     # -- silences ------------------------------------------------------------------------------
 
     def add_silence(self, *, site: str, equipment: str, start_ms: int, until_ms: int,
-                    reason: str, created_by: str) -> int:
+                    reason: str, created_by: str, via: str = "cli") -> int:
         with self._lock:
             cursor = self._db.execute(
-                "INSERT INTO silences (site, equipment, start_ms, until_ms, reason, created_by) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (site, equipment, start_ms, until_ms, reason, created_by))
+                "INSERT INTO silences (site, equipment, start_ms, until_ms, reason, created_by, "
+                "via) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (site, equipment, start_ms, until_ms, reason, created_by, via))
             return int(cursor.lastrowid or 0)
 
     def silence_at(self, *, site: str, equipment: str, at_ms: int) -> Silence | None:
@@ -240,6 +280,27 @@ class AlertStore:
                          "start_ms <= ? AND until_ms > ? ORDER BY until_ms DESC LIMIT 1",
                          (site, equipment, at_ms, at_ms))
         return Silence(**dict(rows[0])) if rows else None
+
+    # -- commands from the broker -------------------------------------------------------------
+
+    def command(self, command_id: str) -> CommandRecord | None:
+        """What became of a command id, if it was received."""
+        rows = self._run("SELECT * FROM commands WHERE command_id = ?", (command_id,))
+        return CommandRecord(**dict(rows[0])) if rows else None
+
+    def record_command(self, *, command_id: str | None, site: str, at_ms: int, action: str,
+                       alert_id: int | None, equipment: str | None, requested_by: str,
+                       via: str, result: str, reason: str, payload: str) -> None:
+        self._run("INSERT INTO commands (command_id, site, at_ms, action, alert_id, equipment, "
+                  "requested_by, via, result, reason, payload) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                  (command_id, site, at_ms, action, alert_id, equipment, requested_by, via,
+                   result, reason, payload))
+
+    def commands(self, *, limit: int = 100) -> list[CommandRecord]:
+        """The latest commands received, newest first."""
+        rows = self._run("SELECT * FROM commands ORDER BY id DESC LIMIT ?", (limit,))
+        return [CommandRecord(**dict(row)) for row in rows]
 
     # -- the edge's outbox ---------------------------------------------------------------------
 

@@ -9,17 +9,21 @@ from datetime import timedelta
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.accounting.factors import FactorTable, GwpTable
+from api.accounting.factors import FactorTable
+from api.accounting.gwp import GwpTable
 from api.accounting.references import References
 from api.accounting.rollups import EmissionInputs, RollupScheduler, top_ups_from
 from api.alerts.history import AlertHistoryReader
 from api.broker import BrokerMonitor
 from api.console import router as console_router
+from api.console.auth import ConsoleRefusal, console_refusal_page
 from api.console.render import STATIC
 from api.database import make_engine, migrate, sessions
 from api.deps import AUTHENTICATED
 from api.routes import (
     alerts,
+    base_years,
+    contracts,
     energy,
     equipment,
     exports,
@@ -83,8 +87,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                               "pilot equipment.")
     app.include_router(health.router, prefix="/api/v1")
     for module in (equipment, energy, indicators, records, factors, exports, grid_intensity,
-                   reports, alerts):
+                   reports, alerts, base_years, contracts):
         app.include_router(module.router, prefix="/api/v1", dependencies=[AUTHENTICATED])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(console_router)
+    # The console's refusals (403, 404, expired form) as French pages, whichever page raised them.
+    app.add_exception_handler(ConsoleRefusal, console_refusal_page)
     return app

@@ -22,7 +22,7 @@ class ApiSettings(ServiceSettings):
     api_factor_files: tuple[Path, ...] = ()
     api_refrigerant_files: tuple[Path, ...] = ()
     # One IPCC assessment report for every refrigerant figure of a deployment.
-    api_gwp_report: Literal["AR4", "AR6"] = "AR4"
+    api_gwp_report: Literal["AR4", "AR5", "AR6"] = "AR5"
     # Production records: embedded SQLite by default, PostgreSQL by URL
     # (postgresql+psycopg://user@host/db).
     api_database_url: str = "sqlite:///.run/dynamo-api.sqlite3"
@@ -33,3 +33,13 @@ class ApiSettings(ServiceSettings):
     # The alerting service's SQLite store (its --db), read-only, for the alert history route;
     # unset: that route answers 503.
     api_alert_db: Path | None = None
+    # Console sessions (docs/console-admin.md): signed out after this long without a request,
+    # and after the absolute lifetime whatever happens. Secure cookies: "auto" when the request
+    # is https (behind a proxy: run uvicorn with --proxy-headers), or always / never.
+    console_idle_timeout_s: int = 30 * 60
+    console_session_lifetime_s: int = 12 * 3600
+    console_cookie_secure: Literal["auto", "always", "never"] = "auto"
+    # Failed sign-ins counted over the window, per login and per client address.
+    console_login_window_s: int = 15 * 60
+    console_login_failures_per_login: int = 5
+    console_login_failures_per_address: int = 20

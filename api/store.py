@@ -47,33 +47,33 @@ class ReadingsStore:
         self.client = client
 
     def latest(self, *, site: str, equipment: str, since: datetime) -> list[LatestReading]:
-        """The newest reading of each sensor of an equipment (good or not) since `since`."""
-        q = (f"SELECT last({quote_ident(VALUE_FIELD)}) AS value FROM {quote_ident(READINGS)}"
-             f" WHERE {tag_equals('site', site)} AND {tag_equals('equipment', equipment)}"
-             f" AND time >= {time_literal(since)} GROUP BY sensor, unit, quality")
+        """The newest reading of each sensor of an equipment (good or not) since `since`.
+
+        One request per equipment, whatever its number of sensors: the overview page asks it
+        for every machine every few seconds."""
+        where = (f"{tag_equals('site', site)} AND {tag_equals('equipment', equipment)}"
+                 f" AND time >= {time_literal(since)}")
+        measurement = quote_ident(READINGS)
+        statements = [
+            f"SELECT last({quote_ident(VALUE_FIELD)}) AS value FROM {measurement}"
+            f" WHERE {where} GROUP BY sensor, unit, quality",
+            # Bad readings carry no value, only a reason: look for newer ones of those too.
+            f"SELECT last({quote_ident(REASON_FIELD)}) AS reason FROM {measurement}"
+            f" WHERE {where} AND {tag_equals('quality', 'bad')} GROUP BY sensor, unit",
+        ]
         newest: dict[str, LatestReading] = {}
-        for series in self.client.query(q):
-            for row in series.rows():
-                reading = LatestReading(
-                    sensor=series.tags["sensor"], time_ms=int(row["time"]), value=row["value"],
-                    unit=series.tags.get("unit", ""), quality=series.tags.get("quality", ""),
-                    reason=None)
-                kept = newest.get(reading.sensor)
-                if kept is None or reading.time_ms > kept.time_ms:
-                    newest[reading.sensor] = reading
-        # Bad readings carry no value, only a reason: look for newer ones of those too.
-        q_bad = (f"SELECT last({quote_ident(REASON_FIELD)}) AS reason FROM {quote_ident(READINGS)}"
-                 f" WHERE {tag_equals('site', site)} AND {tag_equals('equipment', equipment)}"
-                 f" AND {tag_equals('quality', 'bad')} AND time >= {time_literal(since)}"
-                 f" GROUP BY sensor, unit")
-        for series in self.client.query(q_bad):
+        for series in self.client.query(";".join(statements)):
+            bad = "reason" in series.columns
             for row in series.rows():
                 sensor = series.tags["sensor"]
+                reading = LatestReading(
+                    sensor=sensor, time_ms=int(row["time"]),
+                    value=None if bad else row["value"], unit=series.tags.get("unit", ""),
+                    quality="bad" if bad else series.tags.get("quality", ""),
+                    reason=row["reason"] if bad else None)
                 kept = newest.get(sensor)
-                if kept is None or int(row["time"]) > kept.time_ms:
-                    newest[sensor] = LatestReading(
-                        sensor=sensor, time_ms=int(row["time"]), value=None,
-                        unit=series.tags.get("unit", ""), quality="bad", reason=row["reason"])
+                if kept is None or reading.time_ms > kept.time_ms:
+                    newest[sensor] = reading
         return sorted(newest.values(), key=lambda r: r.sensor)
 
     def counter_samples(

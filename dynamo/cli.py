@@ -19,6 +19,7 @@ from dynamo.commands.dashboards import dashboards
 from dynamo.commands.gateway import gateway
 from dynamo.commands.report import report
 from dynamo.commands.simulate import demo, simulate
+from dynamo.commands.users import users
 
 
 @click.group()
@@ -32,7 +33,7 @@ def main(verbose: bool) -> None:
 
 
 for command in (config, gateway, collector, api, simulate, demo, dashboards, alerts,
-                report):
+                report, users):
     main.add_command(command)
 
 

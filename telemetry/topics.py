@@ -56,6 +56,16 @@ def uplink_topic(site: str, gateway: str) -> str:
     return f"{ROOT}/{site}/{gateway}/uplink"
 
 
+def alert_commands_topic(site: str) -> str:
+    """Operators' commands to the central alerting service (acknowledge, silence), published by
+    the api for its console; the alerting service applies them as it applies an SMS reply.
+
+    Not a `Channel`: no gateway writes there (the broker's ACL lets only the api), and
+    `parse_topic` ignores it.
+    """
+    return f"{ROOT}/{site}/alerting/commands"
+
+
 def subscription(channel: Channel, *, site: str = "+", share_group: str | None = None) -> str:
     """Filter for one channel of every gateway (of one site); `$share/...` when grouped."""
     tail = "" if channel is Channel.STATUS else "/+"

@@ -6,9 +6,16 @@ with its own router; this package gathers them into `router`, which `api.app` mo
 
 from fastapi import APIRouter
 
-from api.console import language
+from api.console import alerts, auth, indicators, language, missing, overview, records, users
 
 router = APIRouter(include_in_schema=False)
 router.include_router(language.router)
+router.include_router(auth.router)
+router.include_router(users.router)
+router.include_router(missing.router)
+router.include_router(records.router)
+router.include_router(overview.router)
+router.include_router(indicators.router)
+router.include_router(alerts.router)
 
 __all__ = ["router"]

@@ -28,21 +28,23 @@ function refresh(element) {
 }
 
 // A second click while the first submission is on its way sends nothing (the server also keys
-// each form with an idempotency key, so a repeated POST stores one record).
-function submitOnce(form) {
-  form.addEventListener("submit", (event) => {
-    if (form.dataset.submitting === "1") {
-      event.preventDefault();
-      return;
-    }
-    form.dataset.submitting = "1";
-    for (const button of form.querySelectorAll("button[type=submit]")) {
-      button.setAttribute("aria-busy", "true");
-    }
-  });
-}
+// each record form with an idempotency key, so a repeated POST stores one record). Listening on
+// the document also covers forms that a refresh put in the page after it loaded.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || form.method.toLowerCase() !== "post") {
+    return;
+  }
+  if (form.dataset.submitting === "1") {
+    event.preventDefault();
+    return;
+  }
+  form.dataset.submitting = "1";
+  for (const button of form.querySelectorAll("button[type=submit]")) {
+    button.setAttribute("aria-busy", "true");
+  }
+});
 
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-refresh]").forEach(refresh);
-  document.querySelectorAll("form[method=post]").forEach(submitOnce);
 });
