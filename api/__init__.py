@@ -2,7 +2,8 @@
 
 from api.access.tokens import TokenRole, create_token
 from api.accounting.energy import CounterDelta, PowerIntegral, counter_delta, power_integral
-from api.accounting.factors import EmissionFactor, FactorTable, GwpTable, UnknownFactor
+from api.accounting.factors import EmissionFactor, FactorTable, UnknownFactor
+from api.accounting.gwp import GwpTable
 from api.accounting.rollups import RollupReport, run_rollups
 from api.app import create_app
 from api.periods import Calendar, Period, PeriodError, calendar_period, explicit_period

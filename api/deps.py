@@ -11,7 +11,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.access.tokens import Principal, TokenRole, authenticate
-from api.accounting.factors import FactorTable, GwpTable
+from api.accounting.factors import FactorTable
+from api.accounting.gwp import GwpTable
 from api.broker import BrokerMonitor
 from api.periods import Calendar, Period, PeriodError, calendar_period, explicit_period
 from api.settings import ApiSettings

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from api.periods import PeriodError, check_moment
+from api.records.validation import rule
 
 
 class Check(BaseModel):
@@ -90,12 +98,20 @@ class FactorOut(BaseModel):
     valid_from: date
     valid_to: date | None
     origin: str
+    carrier: str | None = None
+    part: str = "life_cycle"
+    material: str | None = None
+    uncertainty_pct: float | None = None
+    biogenic_co2_per_unit: float = 0.0
+    source_ref: str | None = None
 
 
 class EmissionLine(BaseModel):
     """One activity × one factor: everything needed to recompute the figure by hand."""
 
-    scope: Literal[1, 2]
+    scope: Literal[1, 2, 3] | None = Field(
+        description="GHG Protocol scope (= ghg_protocol_scope); none: outside the scopes "
+                    "(biogenic CO2)")
     activity: str = Field(description="what was measured, e.g. grid_import_energy, R290 leak")
     quantity: float
     quantity_unit: str
@@ -111,6 +127,44 @@ class EmissionLine(BaseModel):
     applies_to: datetime | None = Field(default=None, description="its end, exclusive")
     share: float | None = Field(
         default=None, description="this line's share of the activity over the whole period")
+    line: str = Field(default="", description="kind of line (api/data/ghg_categories.yaml)")
+    part: str | None = Field(default=None,
+                             description="combustion, upstream, generation or life_cycle")
+    ghg_protocol_scope: Literal[1, 2, 3] | None = None
+    ghg_protocol_category: int | None = Field(default=None, description="scope 3 category")
+    iso_category: int | None = Field(default=None, description="ISO 14064-1:2018 category")
+    iso_category_name_fr: str = ""
+    iso_category_name_en: str = ""
+    beges_poste: str | None = Field(default=None, description="ADEME BEGES v5 poste")
+    scope2_method: Literal["location", "market"] | None = None
+    gwp_report: str | None = Field(default=None, description="GWP set of a refrigerant line")
+    method: str | None = Field(
+        default=None, description="how the activity was measured: counter, power_integral, "
+                                  "manual_record, record")
+    note: str | None = Field(default=None,
+                             description="e.g. \"2023 factor applied to 2026\" (English)")
+    note_fr: str | None = Field(default=None,
+                                description="the same in French (« facteur 2023 appliqué à 2026 »)")
+    biogenic: bool = Field(default=False,
+                           description="biogenic CO2 of biomass, outside the scope totals")
+    factor_uncertainty_pct: float | None = None
+    activity_uncertainty_pct: float | None = None
+    uncertainty_pct: float | None = Field(
+        default=None, description="√(factor² + activity²), relative, half-width")
+    uncertainty_kg: float | None = Field(default=None, description="co2e_kg × uncertainty_pct")
+
+
+class GhgTotal(BaseModel):
+    """A total of lines of one scope (or ISO category), with its root-sum-square uncertainty."""
+
+    key: str = Field(description="scope1, scope2_location, scope2_market, scope3_cat1, "
+                                 "scope3_cat3, scope3; or iso1 … iso6")
+    label_fr: str
+    label_en: str
+    co2e_kg: float
+    uncertainty_kg: float = Field(description="√Σ (uncertainty_kg of each line)², independent")
+    uncertainty_pct: float | None = Field(description="uncertainty_kg / co2e_kg × 100")
+    lines: int
 
 
 class AvoidedOut(BaseModel):
@@ -141,8 +195,24 @@ class GridIntensityOut(BaseModel):
 
 
 class GhgOut(BaseModel):
-    scope1_co2e_kg: float = Field(description="fuel burnt on site and refrigerant leaks")
-    scope2_co2e_kg: float = Field(description="purchased electricity, location-based")
+    scope1_co2e_kg: float = Field(
+        description="fuel burnt on site (combustion part, with CH4 and N2O of biomass) and "
+                    "refrigerant leaks")
+    scope2_co2e_kg: float = Field(
+        description="alias of scope2_location_co2e_kg (kept for existing readers)")
+    scope2_location_co2e_kg: float = Field(
+        default=0.0, description="purchased electricity × the grid's average generation factor")
+    scope2_market_co2e_kg: float = Field(
+        default=0.0, description="purchased electricity × the contract's factor where one is "
+                                 "valid, else the residual mix")
+    scope3_co2e_kg: float = Field(
+        default=0.0, description="upstream of fuels and electricity (category 3) and "
+                                 "purchased materials (category 1)")
+    biogenic_co2_kg: float = Field(default=0.0,
+                                   description="biogenic CO2 of biomass, outside every total")
+    by_scope: list[GhgTotal] = Field(default_factory=list)
+    by_iso_category: list[GhgTotal] = Field(
+        default_factory=list, description="ISO 14064-1 categories (location-based category 2)")
     gwp_report: str
     lines: list[EmissionLine]
     avoided: list[AvoidedOut] = Field(default_factory=list,
@@ -177,17 +247,48 @@ class EnergyBySourceOut(BaseModel):
 
 
 # --- production records -------------------------------------------------------------------
+# The rules of each record live here (the api answers 422 with them; the console shows them
+# in French through api.records.validation.field_errors). A rule on two fields is checked in
+# the validator of the field the operator must fix.
 
 _AWARE = "with a time zone, e.g. 2026-06-01T08:00:00+02:00"
 
 
-def _aware(value: datetime | None, name: str) -> None:
+def _aware(value: datetime | None, info: ValidationInfo) -> datetime | None:
     if value is None:
-        return
+        return None
+    name = info.field_name or "datetime"
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise rule("naive_datetime", field=name)
     try:
         check_moment(value, name)
-    except PeriodError as exc:
-        raise ValueError(f"{exc} ({_AWARE})") from None
+    except PeriodError:
+        raise rule("datetime_range", field=name) from None
+    return value
+
+
+def _after(value: datetime | None, info: ValidationInfo, start: str) -> datetime | None:
+    """`value` (an end) after the `start` field, when both are known and valid."""
+    value = _aware(value, info)
+    begun = info.data.get(start)
+    if value is not None and begun is not None and value <= begun:
+        raise rule("end_before_start", field=info.field_name, start=start)
+    return value
+
+
+class RecordMeta(BaseModel):
+    """What every stored record carries besides its content."""
+
+    version: int = Field(description="1 on creation, +1 on each change: send it back to edit")
+    created_at: datetime
+    created_by: str = Field(description="token:<name> (api) or user:<login> (console)")
+    updated_at: datetime | None = None
+    updated_by: str | None = None
+    voided_at: datetime | None = Field(default=None,
+                                       description="set when the record was voided: it no "
+                                                   "longer counts in any figure")
+    voided_by: str | None = None
+    void_reason: str | None = None
 
 
 class CampaignIn(BaseModel):
@@ -198,16 +299,15 @@ class CampaignIn(BaseModel):
     ended_at: datetime | None = None
     notes: str = Field(default="", max_length=5000)
 
-    @model_validator(mode="after")
-    def _check(self) -> CampaignIn:
-        _aware(self.started_at, "started_at")
-        _aware(self.ended_at, "ended_at")
-        if self.ended_at is not None and self.ended_at <= self.started_at:
-            raise ValueError("ended_at must be after started_at")
-        return self
+    _started = field_validator("started_at")(_aware)
+
+    @field_validator("ended_at")
+    @classmethod
+    def _ended(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        return _after(value, info, "started_at")
 
 
-class CampaignOut(CampaignIn):
+class CampaignOut(CampaignIn, RecordMeta):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
@@ -216,7 +316,8 @@ class CampaignOut(CampaignIn):
 
 
 class BatchIn(BaseModel):
-    """One batch through an equipment. Moistures are on a wet basis, in percent."""
+    """One batch through an equipment: a dryer batch (masses and wet-basis moistures in
+    percent), a freezer batch (masses), a packaging run (units and its material lot)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -226,24 +327,39 @@ class BatchIn(BaseModel):
     ended_at: datetime
     mass_in_kg: float | None = Field(default=None, ge=0, le=1e7)
     mass_out_kg: float | None = Field(default=None, ge=0, le=1e7)
+    # Below 100 %: the water removed divides by 1 − moisture out.
     moisture_in_pct: float | None = Field(default=None, ge=0, lt=100)
     moisture_out_pct: float | None = Field(default=None, ge=0, lt=100)
     units: int | None = Field(default=None, ge=0, le=10**9)
+    material_lot_id: int | None = Field(default=None,
+                                        description="the material lot a packaging run used")
     notes: str = Field(default="", max_length=5000)
 
-    @model_validator(mode="after")
-    def _check(self) -> BatchIn:
-        _aware(self.started_at, "started_at")
-        _aware(self.ended_at, "ended_at")
-        if self.ended_at <= self.started_at:
-            raise ValueError("ended_at must be after started_at")
-        if (self.moisture_in_pct is not None and self.moisture_out_pct is not None
-                and self.moisture_out_pct > self.moisture_in_pct):
-            raise ValueError("moisture_out_pct cannot exceed moisture_in_pct")
-        return self
+    _started = field_validator("started_at")(_aware)
+
+    @field_validator("ended_at")
+    @classmethod
+    def _ended(cls, value: datetime, info: ValidationInfo) -> datetime | None:
+        return _after(value, info, "started_at")
+
+    @field_validator("mass_out_kg")
+    @classmethod
+    def _mass_out(cls, value: float | None, info: ValidationInfo) -> float | None:
+        mass_in = info.data.get("mass_in_kg")
+        if value is not None and mass_in is not None and value > mass_in:
+            raise rule("mass_order")
+        return value
+
+    @field_validator("moisture_out_pct")
+    @classmethod
+    def _moisture_out(cls, value: float | None, info: ValidationInfo) -> float | None:
+        moisture_in = info.data.get("moisture_in_pct")
+        if value is not None and moisture_in is not None and value > moisture_in:
+            raise rule("moisture_order")
+        return value
 
 
-class BatchOut(BatchIn):
+class BatchOut(BatchIn, RecordMeta):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
@@ -261,13 +377,10 @@ class MaterialLotIn(BaseModel):
                            description="emission factor of the material (kgCO2e/kg)")
     received_at: datetime
 
-    @model_validator(mode="after")
-    def _check(self) -> MaterialLotIn:
-        _aware(self.received_at, "received_at")
-        return self
+    _received = field_validator("received_at")(_aware)
 
 
-class MaterialLotOut(MaterialLotIn):
+class MaterialLotOut(MaterialLotIn, RecordMeta):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
@@ -276,22 +389,106 @@ class MaterialLotOut(MaterialLotIn):
 
 
 class RefrigerantTopUpIn(BaseModel):
-    """Refrigerant refilled into a unit: the best estimate of what leaked since the last one."""
+    """Refrigerant refilled into a unit (a line of the F-gas logbook): the best estimate of
+    what leaked since the last one."""
 
     model_config = ConfigDict(extra="forbid")
 
-    refrigerant: str = Field(pattern=r"^R[0-9]{2,4}[A-Za-z]{0,2}$", examples=["R290"])
+    refrigerant: str = Field(pattern=r"^R[0-9]{2,4}[A-Za-z]{0,2}$", examples=["R290"],
+                             description="a refrigerant of the GWP table")
     mass_kg: float = Field(gt=0, le=10000)
     at: datetime
+    intervention_ref: str = Field(default="", max_length=100,
+                                  description="the intervention's reference (logbook, CERFA)")
+    technician: str = Field(default="", max_length=200)
     notes: str = Field(default="", max_length=5000)
 
-    @model_validator(mode="after")
-    def _check(self) -> RefrigerantTopUpIn:
-        _aware(self.at, "at")
-        return self
+    _at = field_validator("at")(_aware)
 
 
-class RefrigerantTopUpOut(RefrigerantTopUpIn):
+class RefrigerantTopUpOut(RefrigerantTopUpIn, RecordMeta):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    site: str
+    equipment: str
+
+
+ManualKind = Literal["fuel_delivery", "meter_reading"]
+# Carrier → the unit it is counted in, per kind of manual entry.
+MANUAL_CARRIERS: dict[str, dict[str, str]] = {
+    "fuel_delivery": {"fuel_oil": "L", "propane": "kg", "wood_pellets": "kg",
+                      "wood_chips": "kg"},
+    "meter_reading": {"electricity": "kWh", "natural_gas": "kWh", "fuel_oil": "L",
+                      "propane": "kg"},
+}
+_MANUAL_FIELDS: dict[str, tuple[str, ...]] = {
+    "fuel_delivery": ("quantity", "delivered_at", "delivery_note"),
+    "meter_reading": ("meter", "read_at", "index_value"),
+}
+
+
+class ManualActivityIn(BaseModel):
+    """Activity data entered by hand: a fuel delivery (delivered = burnt, counted whole in the
+    period of its delivery) or the index of a meter that is not connected (consecutive
+    readings give the consumption between them). The fields of the other kind stay empty."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: ManualKind
+    carrier: str = Field(pattern=r"^[a-z][a-z_]{0,39}$", examples=["fuel_oil"])
+    unit: str | None = Field(default=None, max_length=20, validate_default=True,
+                             description="the carrier's unit (filled in when omitted)")
+    quantity: float | None = Field(default=None, ge=0, le=1e9, validate_default=True,
+                                   description="fuel delivered, in `unit`")
+    delivered_at: datetime | None = Field(default=None, validate_default=True)
+    delivery_note: str | None = Field(default=None, min_length=1, max_length=100,
+                                      validate_default=True,
+                                      description="the delivery note's number")
+    meter: str | None = Field(default=None, min_length=1, max_length=100,
+                              validate_default=True)
+    read_at: datetime | None = Field(default=None, validate_default=True)
+    index_value: float | None = Field(default=None, ge=0, le=1e12, validate_default=True,
+                                      description="the meter's index, in `unit`")
+    notes: str = Field(default="", max_length=5000)
+
+    _moments = field_validator("delivered_at", "read_at")(_aware)
+
+    @field_validator("carrier")
+    @classmethod
+    def _carrier(cls, value: str, info: ValidationInfo) -> str:
+        kind = info.data.get("kind")
+        if kind is not None and value not in MANUAL_CARRIERS[kind]:
+            raise rule("carrier_for_kind", carrier=value, kind=kind,
+                       allowed=", ".join(MANUAL_CARRIERS[kind]))
+        return value
+
+    @field_validator("unit")
+    @classmethod
+    def _unit(cls, value: str | None, info: ValidationInfo) -> str | None:
+        kind, carrier = info.data.get("kind"), info.data.get("carrier")
+        if kind is None or carrier is None:
+            return value
+        expected = MANUAL_CARRIERS[kind][carrier]
+        if value is not None and value != expected:
+            raise rule("unit_for_carrier", carrier=carrier, unit=value, allowed=expected)
+        return expected
+
+    @field_validator(*(name for names in _MANUAL_FIELDS.values() for name in names))
+    @classmethod
+    def _of_kind(cls, value: object, info: ValidationInfo) -> object:
+        kind = info.data.get("kind")
+        if kind is None:
+            return value
+        if info.field_name in _MANUAL_FIELDS[kind]:
+            if value is None:
+                raise rule("required_for_kind", field=info.field_name, kind=kind)
+        elif value is not None:
+            raise rule("not_allowed_for_kind", field=info.field_name, kind=kind)
+        return value
+
+
+class ManualActivityOut(ManualActivityIn, RecordMeta):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
@@ -317,10 +514,29 @@ class BaselineIn(BaseModel):
     source: str = Field(min_length=3, max_length=5000)
 
 
-class BaselineOut(BaselineIn):
+class BaselineOut(BaselineIn, RecordMeta):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
+
+
+class AuditOut(BaseModel):
+    """One change of a record: who, when, through what, the content before and after."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str
+    record_id: int
+    site: str | None
+    equipment: str | None
+    action: Literal["create", "edit", "void", "purge"]
+    actor: str
+    via: Literal["api", "console", "cli"]
+    at: datetime
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    reason: str
 
 
 class GwpOut(BaseModel):
@@ -417,3 +633,48 @@ class ImportOut(BaseModel):
     points: int
     first_ms: int
     last_ms: int
+
+
+class ElectricityContractIn(BaseModel):
+    """An electricity supply contract of a site, for the market-based scope 2."""
+
+    supplier: str = Field(min_length=1, max_length=200)
+    product: str = Field(min_length=1, max_length=200)
+    factor_kg_per_kwh: float = Field(ge=0, le=2, description="the supplier's disclosed factor")
+    factor_source: str = Field(min_length=3, max_length=2000,
+                               description="where the supplier disclosed it (document, year)")
+    guarantees_of_origin: bool = False
+    certificate_ref: str | None = Field(default=None, max_length=200)
+    valid_from: datetime
+    valid_to: datetime | None = Field(default=None, description="exclusive; empty: open-ended")
+    notes: str = Field(default="", max_length=5000)
+    version: int | None = Field(default=None, description="on PUT: the version edited")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ElectricityContractIn:
+        if self.valid_from.tzinfo is None or (self.valid_to and self.valid_to.tzinfo is None):
+            raise ValueError("times need a time zone")
+        if self.valid_to is not None and self.valid_to <= self.valid_from:
+            raise ValueError("valid_to must be after valid_from")
+        if self.guarantees_of_origin and not self.certificate_ref:
+            raise ValueError("guarantees of origin need their certificate reference")
+        return self
+
+
+class ElectricityContractOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    site: str
+    supplier: str
+    product: str
+    factor_kg_per_kwh: float
+    factor_source: str
+    guarantees_of_origin: bool
+    certificate_ref: str | None
+    valid_from: datetime
+    valid_to: datetime | None
+    notes: str
+    version: int
+    voided_at: datetime | None
+    void_reason: str | None

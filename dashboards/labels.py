@@ -195,11 +195,13 @@ DESCRIPTIONS: dict[str, Label] = {
     "co2e_by_scope": T("Somme par jour (UTC) de l'agrégat horaire ghg_hourly de l'api. Scope 1 "
                        ": combustible et fuites de frigorigène (à l'heure de l'appoint) ; scope "
                        "2 : électricité achetée, méthode « location-based » (facteur ADEME "
-                       "valable à chaque heure). Jamais compensé par les émissions évitées. "
+                       "valable à chaque heure) ; scope 3 : amont du combustible et de "
+                       "l'électricité (catégorie 3). Jamais compensé par les émissions évitées. "
                        "Mêmes chiffres que les indicateurs de l'api sur des heures entières.",
                        "Daily (UTC) sums of the api's hourly ghg_hourly rollup. Scope 1: fuel "
                        "and refrigerant leaks (at the hour of the top-up); scope 2: electricity "
-                       "bought, location-based (the ADEME factor valid at each hour). Never "
+                       "bought, location-based (the ADEME factor valid at each hour); scope "
+                       "3: upstream of fuel and electricity (category 3). Never "
                        "netted against avoided emissions. The same figures as the api's "
                        "indicators over whole hours."),
     "avoided": T("Somme par jour (UTC) de la fin des lots, par scénario de référence, de la "

@@ -79,7 +79,7 @@ def _energy(site: SiteInfo, lang: Lang) -> list[Panel]:
 
 def _co2e(site: SiteInfo, lang: Lang) -> list[Panel]:
     return [Panel(PanelType.STAT, f"{equipment_title(e, lang)} — {TITLES['co2e_today'](lang)}",
-                  [Target(query.co2e_sum(site=site.id, equipment=e.id))],
+                  [Target(query.co2e_sum(site=site.id, equipment=e.id, scopes=("1", "2")))],
                   unit="suffix: kg CO2e", decimals=2, time_from=panels.TODAY, width=8,
                   height=5, description=DESCRIPTIONS["co2e_today"](lang))
             for e in site.equipment if e.with_role(*EMISSION_ROLES)]

@@ -118,10 +118,13 @@ def tag_is(tag: str, value: str) -> str:
 
 
 def co2e_sum(*, site: str, equipment: str | None = None, group_by: Sequence[str] = (),
-             interval: str | None = None) -> str:
+             interval: str | None = None, scopes: Sequence[str] = ()) -> str:
     """`sum(co2e_kg)` of the api's hourly emissions rollup (`ghg_hourly`): the api multiplies
-    the activities by its cited factors; the dashboards never hold a factor of their own."""
+    the activities by its cited factors; the dashboards never hold a factor of their own.
+    `scopes` keeps only those scopes (e.g. 1 and 2, without the upstream scope 3)."""
     clauses = [tag_equals("equipment", equipment)] if equipment else []
+    if scopes:
+        clauses.append("(" + " OR ".join(tag_equals("scope", s) for s in scopes) + ")")
     group = [f"time({interval})"] if interval else []
     group += [quote_ident(tag) for tag in group_by]
     tail = f" GROUP BY {', '.join(group)}" if group else ""

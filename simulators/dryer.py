@@ -8,7 +8,8 @@ Physics, in the order of a step:
 - control: fans at full speed while the sun heats the collectors (irradiance >= 150 W/m2), at
   60 % for cold ventilation when the outdoor air is dry enough (RH < 75 %), off otherwise or
   when no batch is drying; the drive ramps the speed (affinity law: power ~ speed^3);
-- solar collectors give 35-40 % of the irradiance as heat (FACTS.md), which with the fan's own
+- solar collectors give 35-40 % of the irradiance as heat (docs/sources.md#simulator-parameters),
+  which with the fan's own
   heat warms the drying air: T_in = T_ambient + (Q_solar + Q_fan) / (m_dot c_p);
 - drying: the air leaving the hay approaches adiabatic saturation, with an efficiency that is
   constant while the hay is wet (constant-rate period) and falls linearly to zero as the

@@ -5,14 +5,16 @@ Physics, in the order of a step:
 - cabinet air is one thermal mass (air, shelves, evaporator metal) gaining heat through the
   walls, the open door, the evaporator fans, the defrost heaters and the product, and losing
   the evaporator's capacity while the compressor runs;
-- the product is one lump described by its enthalpy (FACTS.md, carrots): sensible heat above
+- the product is one lump described by its enthalpy (carrots,
+  docs/sources.md#simulator-parameters): sensible heat above
   the freezing point (-1.7 degC, 3.9 kJ/kg/K), latent heat (276 kJ/kg) released over a
   0.5 K band below it - the plateau of the core temperature - then frozen sensible heat
   (2.0 kJ/kg/K) down to -18 degC and below;
 - the compressor follows a thermostat on the cabinet air (set point and differential, minimum
   on and off times, as a Carel ir33 does); the evaporator sits 8 K below the air when it runs;
   capacity and COP fall with the evaporating temperature (COP ~1.1 at -43 degC evaporating,
-  FACTS.md: ~1-1.5 at -35/-40 degC); pressures are R290's saturation pressures at the
+  docs/sources.md#simulator-parameters: ~1-1.5 at -35/-40 degC); pressures are R290's
+  saturation pressures at the
   evaporating and condensing temperatures;
 - electricity: compressor + evaporator and condenser fans + defrost heaters + controls.
 

@@ -1,6 +1,7 @@
 """RTE éCO2mix grid carbon intensity, imported from files into a series.
 
-Two formats (FACTS.md): RTE's download (`.xls` files that are really tab-separated latin-1
+Two formats (docs/sources.md#rte-eco2mix): RTE's download (`.xls` files that are really
+tab-separated latin-1
 text, local French times in `Date` and `Heures`, intensity in `Taux de Co2`, g/kWh) and the
 ODRÉ open-data JSON export (`date_heure` with its offset, `taux_co2`).
 

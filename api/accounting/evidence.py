@@ -1,5 +1,5 @@
 """Where the indicators' measurements come from: raw readings (periods up to 31 days) or the
-hourly rollups (longer periods, DESIGN §3.3: long horizons never scan raw data).
+hourly rollups (longer periods: long horizons never scan raw data).
 
 Both answer the same three questions, so the indicators do not care which one they ask.
 """

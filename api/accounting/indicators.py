@@ -8,6 +8,7 @@ sources (GHG), batch ids (production). What cannot be computed is left empty and
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -17,19 +18,32 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.accounting.baselines import ShippedBaseline, shipped_baseline
+from api.accounting.categories import Categories, shipped_categories
 from api.accounting.eco2mix import SOURCE
 from api.accounting.evidence import RAW_LIMIT, Evidence
-from api.accounting.factors import FactorTable, GwpTable, UnknownFactor
+from api.accounting.factors import EmissionFactor, FactorTable, Part, UnknownFactor
 from api.accounting.ghg import (
+    SupplyContract,
+    biogenic_line,
+    contract_line,
+    counter_uncertainty_pct,
     emission_line,
     factor_spans,
+    power_integral_uncertainty_pct,
     purchased_electricity,
+    pv_lines,
+    pv_self_consumed,
     refrigerant_emission,
     summarise,
 )
+from api.accounting.gwp import GwpTable
+from api.accounting.manual import manual_emission_lines
 from api.accounting.references import References
 from api.accounting.states import TimeShare, first_at_or_below
 from api.periods import Period, explicit_period
+from api.records.contracts import ElectricityContract
+from api.records.live import live
 from api.records.tables import Baseline, Batch, MaterialLot, RefrigerantTopUp
 from api.schemas import (
     AvoidedOut,
@@ -43,6 +57,7 @@ from api.schemas import (
     IndicatorsOut,
     MaterialOut,
     PackagingOut,
+    SourceEnergy,
 )
 from api.sites import EquipmentInfo, SensorInfo
 from api.store import ReadingsStore
@@ -69,6 +84,7 @@ class Inputs:
     timezone: str
     around: timedelta
     max_gap: timedelta
+    categories: Categories | None = None  # None: api/data/ghg_categories.yaml
 
 
 def _ms(moment: datetime) -> int:
@@ -96,7 +112,15 @@ def compute(
     on = period.start.astimezone(ZoneInfo(inputs.timezone)).date()
     batches = _batches(inputs, period=period, batch_id=batch_id, campaign_id=campaign_id)
     lines = _emission_lines(inputs, energy=energy, period=period, notes=notes)
-    ghg = summarise(lines, gwp_report=inputs.gwp_report)
+    materials: list[tuple[MaterialOut, EmissionLine | None]] = []
+    if eq.kind is EquipmentKind.PACKAGING:
+        materials = _materials(inputs, period=period, on=on, notes=notes)
+        lines += [line for _, line in materials if line is not None]
+    ghg = summarise(lines, gwp_report=inputs.gwp_report,
+                    categories=inputs.categories or shipped_categories())
+    for aged in dict.fromkeys(f"{x.factor_id}: {x.note} / {x.note_fr}"
+                              for x in ghg.lines if x.note):
+        notes.append(aged)
     out = IndicatorsOut(site=eq.site, equipment=eq.id, kind=eq.kind.value, period=period.label,
                         start=period.start, end=period.end, energy=energy, ghg=ghg, notes=notes)
     kwh = {s.source: s.energy_kwh for s in energy.sources}
@@ -106,7 +130,8 @@ def compute(
         out.freezer = _freezer(inputs, kwh=kwh, batches=batches, ghg=ghg, period=period,
                                notes=notes)
     elif eq.kind is EquipmentKind.PACKAGING:
-        out.packaging = _packaging(inputs, kwh=kwh, period=period, on=on,
+        out.packaging = _packaging(inputs, kwh=kwh, period=period,
+                                   materials=[m for m, _ in materials],
                                    nominal_rate_upm=nominal_rate_upm, notes=notes)
     if baseline is not None:
         ghg.avoided.append(_avoided(inputs, name=baseline, out=out, on=on))
@@ -154,7 +179,7 @@ def _grid_intensity(inputs: Inputs, *, period: Period, kwh: dict[str, float],
 def _batches(inputs: Inputs, *, period: Period, batch_id: int | None,
              campaign_id: int | None) -> list[Batch]:
     eq = inputs.equipment
-    query = select(Batch).filter_by(site=eq.site, equipment=eq.id).order_by(Batch.started_at)
+    query = live(Batch).filter_by(site=eq.site, equipment=eq.id).order_by(Batch.started_at)
     if batch_id is not None:
         query = query.where(Batch.id == batch_id)
     elif campaign_id is not None:
@@ -168,6 +193,7 @@ def _batches(inputs: Inputs, *, period: Period, batch_id: int | None,
 
 def _emission_lines(inputs: Inputs, *, energy: EnergyBySourceOut, period: Period,
                     notes: list[str]) -> list[EmissionLine]:
+    figures = {s.source: s for s in energy.sources}
     kwh = {s.source: s.energy_kwh for s in energy.sources}
     eq = inputs.equipment
     lines: list[EmissionLine] = []
@@ -175,39 +201,101 @@ def _emission_lines(inputs: Inputs, *, energy: EnergyBySourceOut, period: Period
         purchased = purchased_electricity(kwh)
         if purchased is not None:
             activity, source, quantity = purchased
-            lines += _split_activity(
-                inputs, activity=activity, quantity=quantity, unit="kWh",
-                default_for="electricity", scope=2, period=period, notes=notes,
-                measure=partial(_source_kwh, inputs, source))
+            method, uncertainty = _activity_uncertainty(inputs, figures[source], period)
+            measure = partial(_source_kwh, inputs, source)
+            for part in inputs.factors.parts("electricity"):
+                lines += _split_activity(
+                    inputs, carrier="electricity", part=part, activity=activity,
+                    quantity=quantity, unit="kWh", period=period, notes=notes,
+                    measure=measure, method=method, uncertainty_pct=uncertainty)
+            lines += _market_based(inputs, activity=activity, quantity=quantity, period=period,
+                                   notes=notes, measure=measure, method=method,
+                                   uncertainty_pct=uncertainty)
+        pv = pv_self_consumed(kwh)
+        if pv is not None:
+            lines += pv_lines(pv, method=_method(figures["pv"]))
         if "fuel" in kwh:
-            lines += _split_activity(
-                inputs, activity="fuel_energy", quantity=kwh["fuel"], unit="kWh",
-                default_for="fuel_energy", scope=1, period=period, notes=notes,
-                measure=partial(_source_kwh, inputs, "fuel"))
+            method, uncertainty = _activity_uncertainty(inputs, figures["fuel"], period)
+            carrier = _carrier(eq.with_role("fuel_energy"))
+            for part in inputs.factors.parts(carrier):
+                lines += _split_activity(
+                    inputs, carrier=carrier, part=part, activity="fuel_energy",
+                    quantity=kwh["fuel"], unit="kWh", period=period, notes=notes,
+                    measure=partial(_source_kwh, inputs, "fuel"), method=method,
+                    uncertainty_pct=uncertainty)
         for sensor in eq.with_role("fuel_volume"):
             increase = inputs.evidence.increase(eq, sensor, period)
             if increase is None:
                 notes.append(f"fuel volume {sensor.id}: no usable reading")
                 continue
-            lines += _split_activity(
-                inputs, activity="fuel_volume", quantity=increase[0], unit=increase[1],
-                default_for="fuel_volume", scope=1, period=period, notes=notes,
-                measure=partial(_increase_in, inputs, sensor, increase[1]))
+            carrier = _carrier([sensor])
+            uncertainty = _counter_uncertainty(inputs, sensor, increase[0], period)
+            for part in inputs.factors.parts(carrier):
+                lines += _split_activity(
+                    inputs, carrier=carrier, part=part, activity="fuel_volume",
+                    quantity=increase[0], unit=increase[1], period=period, notes=notes,
+                    measure=partial(_increase_in, inputs, sensor, increase[1]),
+                    method="counter", uncertainty_pct=uncertainty)
     except UnknownFactor as exc:
         raise IndicatorError(str(exc)) from None
-    eq = inputs.equipment
     top_ups = inputs.db.scalars(
-        select(RefrigerantTopUp).filter_by(site=eq.site, equipment=eq.id)
+        live(RefrigerantTopUp).filter_by(site=eq.site, equipment=eq.id)
         .where(RefrigerantTopUp.at >= period.start, RefrigerantTopUp.at < period.end)
         .order_by(RefrigerantTopUp.at))
     for top_up in top_ups:
+        if getattr(top_up, "voided_at", None) is not None:
+            continue
         try:
             lines.append(refrigerant_emission(inputs.gwp, refrigerant=top_up.refrigerant,
                                               leaked_kg=top_up.mass_kg,
                                               report=inputs.gwp_report))
         except UnknownFactor as exc:
             raise IndicatorError(str(exc)) from None
+    # --- manual activity data: fuel deliveries, manual meter indexes (api/accounting/manual.py)
+    lines += manual_emission_lines(inputs.db, inputs.factors, equipment=eq, period=period,
+                                   timezone=inputs.timezone, notes=notes)
+    # ---
     return lines
+
+
+def _carrier(sensors: list[SensorInfo]) -> str:
+    # The fuel a meter measures is the sensor's `carrier` attribute in the site configuration;
+    # without one, fuel oil (the demonstrator's back-up fuel).
+    return next((s.attributes["carrier"] for s in sensors if "carrier" in s.attributes),
+                "fuel_oil")
+
+
+def _method(figure: SourceEnergy) -> str:
+    return "counter" if figure.method == "counter_difference" else figure.method
+
+
+def _activity_uncertainty(inputs: Inputs, figure: SourceEnergy,
+                          period: Period) -> tuple[str, float]:
+    """(method, activity uncertainty %) of an energy figure (docs/indicators.md)."""
+    method = _method(figure)
+    sensors = [s for s in inputs.equipment.sensors if s.id in figure.sensors]
+    klass = next((s.attributes["accuracy_class"] for s in sensors
+                  if "accuracy_class" in s.attributes), None)
+    if method == "counter" and sensors:
+        counters = [s for s in sensors if s.role.kind.value == "counter"] or sensors
+        return method, _counter_uncertainty(inputs, counters[0], figure.energy_kwh, period)
+    return method, power_integral_uncertainty_pct(coverage=figure.coverage, accuracy_class=klass)
+
+
+def _counter_uncertainty(inputs: Inputs, sensor: SensorInfo, increase: float,
+                         period: Period) -> float:
+    """Class error, plus the register's resolution where the site says it is a float32
+    (`data_type` attribute): the step near the counter's value at the end of the period."""
+    data_type = sensor.attributes.get("data_type")
+    magnitude = None
+    if data_type == "float32":
+        samples, _ = inputs.store.counter_samples(
+            site=inputs.equipment.site, sensor=sensor.id, start=period.end, end=period.end,
+            around=inputs.around)
+        magnitude = max((abs(v) for _, v in samples), default=None)
+    return counter_uncertainty_pct(increase=increase, register_max=magnitude,
+                                   data_type=data_type,
+                                   accuracy_class=sensor.attributes.get("accuracy_class"))
 
 
 def _source_kwh(inputs: Inputs, source: str, part: Period) -> float | None:
@@ -222,37 +310,121 @@ def _increase_in(inputs: Inputs, sensor: SensorInfo, unit: str, part: Period) ->
     return convert(increase[0], from_unit=increase[1], to_unit=unit)
 
 
-def _split_activity(inputs: Inputs, *, activity: str, quantity: float, unit: str,
-                    default_for: str, scope: int, period: Period, notes: list[str],
-                    measure: Callable[[Period], float | None]) -> list[EmissionLine]:
-    """One line per version of the factor in force during the period: the activity is
-    measured again over each part, cut at the validity boundaries (local midnights), with the
-    same evidence as the whole (raw readings, or hourly rollups for long periods)."""
-    spans = factor_spans(inputs.factors, factor_id=None, default_for=default_for,
-                         period=period, timezone=inputs.timezone)
+def _split_activity(inputs: Inputs, *, carrier: str, part: Part, activity: str,
+                    quantity: float, unit: str, period: Period, notes: list[str],
+                    measure: Callable[[Period], float | None], method: str | None = None,
+                    uncertainty_pct: float | None = None,
+                    scope2_method: str | None = None) -> list[EmissionLine]:
+    """One line per version of the carrier's default factor of `part` in force during the
+    period (and its biogenic CO2 line): the activity is measured again over each part, cut
+    at the validity boundaries (local midnights), with the same evidence as the whole (raw
+    readings, or hourly rollups for long periods)."""
+    factor_id = inputs.factors.default_id(carrier, part, unit=unit)
+    spans = factor_spans(inputs.factors, factor_id=factor_id, period=period,
+                         timezone=inputs.timezone)
+    on = period.start.astimezone(ZoneInfo(inputs.timezone)).date()
+    pieces: list[tuple[Period, EmissionFactor, float, float | None]]
     if len(spans) == 1:
-        span, factor = spans[0]
-        return [emission_line(factor, activity=activity, quantity=quantity, unit=unit,
-                              scope=scope, span=span, share=1.0)]
-    parts = [measure(span) for span, _ in spans]
-    if any(q is None for q in parts):
-        # No reading around a boundary: where the activity fell is unknown, so it is not
-        # guessed; the first day's factor is kept and the reader told.
-        span, factor = spans[0]
-        notes.append(f"{activity}: the period crosses a validity boundary of factor "
-                     f"{factor.id!r} but the activity could not be measured on each side; "
-                     f"all of it uses version {factor.version}")
-        return [emission_line(factor, activity=activity, quantity=quantity, unit=unit,
-                              scope=scope, span=period, share=1.0)]
-    known = [q or 0.0 for q in parts]
-    total = sum(known)
-    return [emission_line(factor, activity=activity, quantity=q, unit=unit, scope=scope,
-                          span=span, share=q / total if total else None)
-            for (span, factor), q in zip(spans, known, strict=True)]
+        pieces = [(spans[0][0], spans[0][1], quantity, 1.0)]
+    else:
+        parts = [measure(span) for span, _ in spans]
+        if any(q is None for q in parts):
+            # No reading around a boundary: where the activity fell is unknown, so it is not
+            # guessed; the first day's factor is kept and the reader told.
+            span, factor = spans[0]
+            notes.append(f"{activity}: the period crosses a validity boundary of factor "
+                         f"{factor.id!r} but the activity could not be measured on each "
+                         f"side; all of it uses version {factor.version}")
+            pieces = [(period, factor, quantity, 1.0)]
+        else:
+            known = [q or 0.0 for q in parts]
+            total = sum(known)
+            pieces = [(span, factor, q, q / total if total else None)
+                      for (span, factor), q in zip(spans, known, strict=True)]
+    lines: list[EmissionLine] = []
+    for span, factor, q, share in pieces:
+        day = max(on, span.start.astimezone(ZoneInfo(inputs.timezone)).date())
+        lines.append(emission_line(factor, activity=activity, quantity=q, unit=unit, span=span,
+                                   share=share, method=method, on=day,
+                                   scope2_method=scope2_method,
+                                   activity_uncertainty_pct=uncertainty_pct))
+        biogenic = biogenic_line(factor, activity=activity, quantity=q, unit=unit, span=span,
+                                 share=share, method=method,
+                                 activity_uncertainty_pct=uncertainty_pct)
+        if biogenic is not None:
+            lines.append(biogenic)
+    return lines
+
+
+def _contracts(inputs: Inputs, period: Period) -> list[tuple[Period, SupplyContract | None]]:
+    """The consecutive parts of the period with the site's contract valid over each (None
+    where no contract covers it); a voided contract does not count. Overlapping contracts:
+    the latest to start wins."""
+    rows = list(inputs.db.scalars(
+        select(ElectricityContract).filter_by(site=inputs.equipment.site)
+        .where(ElectricityContract.voided_at.is_(None),
+               ElectricityContract.valid_from < period.end)
+        .order_by(ElectricityContract.valid_from)))
+    rows = [r for r in rows if r.valid_to is None or r.valid_to > period.start]
+    cuts = sorted({period.start, period.end,
+                   *(t for r in rows for t in (r.valid_from, r.valid_to)
+                     if t is not None and period.start < t < period.end)})
+    out: list[tuple[Period, SupplyContract | None]] = []
+    for a, b in itertools.pairwise(cuts):
+        valid = [r for r in rows if r.valid_from <= a and (r.valid_to is None or r.valid_to > a)]
+        row = valid[-1] if valid else None
+        contract = None if row is None else SupplyContract(
+            id=row.id, version=row.version, supplier=row.supplier, product=row.product,
+            factor_kg_per_kwh=row.factor_kg_per_kwh, factor_source=row.factor_source,
+            guarantees_of_origin=row.guarantees_of_origin, certificate_ref=row.certificate_ref)
+        if out and out[-1][1] == contract:
+            a = out.pop()[0].start
+        out.append((Period(start=a, end=b, label=f"{a.isoformat()}/{b.isoformat()}"), contract))
+    return out
+
+
+def _market_based(inputs: Inputs, *, activity: str, quantity: float, period: Period,
+                  notes: list[str], measure: Callable[[Period], float | None],
+                  method: str | None, uncertainty_pct: float | None) -> list[EmissionLine]:
+    """Market-based scope 2: the contract valid over each part of the period, the residual
+    mix (`electricity_residual_mix` default) where none is."""
+    spans = _contracts(inputs, period)
+    if len(spans) == 1:
+        parts: list[float | None] = [quantity]
+    else:
+        parts = [measure(span) for span, _ in spans]
+        if any(q is None for q in parts):
+            notes.append(f"{activity}: the electricity could not be measured on each side of a "
+                         "contract's start or end; no market-based figure")
+            return []
+    total = sum(q or 0.0 for q in parts)
+    lines: list[EmissionLine] = []
+    for (span, contract), q in zip(spans, parts, strict=True):
+        kwh = q or 0.0
+        share = kwh / total if total else None
+        if contract is not None:
+            lines.append(contract_line(contract, activity=activity, kwh=kwh, span=span,
+                                       share=share, method=method,
+                                       activity_uncertainty_pct=uncertainty_pct))
+            continue
+        try:
+            residual = _split_activity(
+                inputs, carrier="electricity_residual_mix", part="generation",
+                activity=activity, quantity=kwh, unit="kWh", period=span, notes=notes,
+                measure=measure, method=method, uncertainty_pct=uncertainty_pct,
+                scope2_method="market")
+        except UnknownFactor as exc:
+            notes.append(f"market-based scope 2: no contract covers {span.label} and {exc}; "
+                         "no market-based figure")
+            return []
+        for line in residual:
+            line.share = (line.quantity / total) if total else None
+        lines += residual
+    return lines
 
 
 def water_evaporated_kg(*, mass_in_kg: float, moisture_in: float, moisture_out: float) -> float:
-    """Water removed from a wet mass, wet-basis moistures as fractions (FACTS.md, lucerne):
+    """Water removed from a wet mass, wet-basis moistures as fractions (dry-matter balance):
     m_water = m_in × (1 − (1 − w_in) / (1 − w_out))."""
     return mass_in_kg * (1 - (1 - moisture_in) / (1 - moisture_out))
 
@@ -358,13 +530,12 @@ def _counter(inputs: Inputs, role: str, period: Period) -> float | None:
     return total
 
 
-def _packaging(inputs: Inputs, *, kwh: dict[str, float], period: Period, on: date,
-               nominal_rate_upm: float | None, notes: list[str]) -> PackagingOut:
+def _materials(inputs: Inputs, *, period: Period, on: date,
+               notes: list[str]) -> list[tuple[MaterialOut, EmissionLine | None]]:
+    """Each `material_consumed` counter's kg × the factor of the latest lot of that material
+    received before the period's end: the packaging figure and its scope 3 category 1 line."""
     eq = inputs.equipment
-    good = _counter(inputs, "units_packed", period)
-    rejected = _counter(inputs, "units_rejected", period)
-    electricity = kwh.get("electricity", kwh.get("grid_import"))
-    materials: list[MaterialOut] = []
+    out: list[tuple[MaterialOut, EmissionLine | None]] = []
     for sensor in eq.with_role("material_consumed"):
         material = sensor.attributes.get("material", sensor.id)
         increase = inputs.evidence.increase(eq, sensor, period)
@@ -373,7 +544,7 @@ def _packaging(inputs: Inputs, *, kwh: dict[str, float], period: Period, on: dat
             continue
         kg = convert(increase[0], from_unit=increase[1], to_unit="kg")
         lot = inputs.db.scalars(
-            select(MaterialLot).filter_by(site=eq.site, equipment=eq.id, material=material)
+            live(MaterialLot).filter_by(site=eq.site, equipment=eq.id, material=material)
             .where(MaterialLot.received_at < period.end)
             .order_by(MaterialLot.received_at.desc())).first()
         factor = None
@@ -384,10 +555,27 @@ def _packaging(inputs: Inputs, *, kwh: dict[str, float], period: Period, on: dat
                 factor = inputs.factors.get(lot.factor_id, on=on)
             except UnknownFactor as exc:
                 notes.append(f"material {material}: {exc}")
-        materials.append(MaterialOut(
+        line = None
+        if factor is not None:
+            line = emission_line(
+                factor.model_copy(update={"part": "life_cycle", "material": material}),
+                activity=f"material {material}", quantity=kg, unit="kg", scope=3,
+                method="counter", on=on,
+                activity_uncertainty_pct=_counter_uncertainty(inputs, sensor, increase[0],
+                                                              period))
+        out.append((MaterialOut(
             material=material, consumed_kg=kg, factor_id=factor.id if factor else None,
             factor_version=factor.version if factor else None,
-            co2e_kg=kg * factor.value if factor else None))
+            co2e_kg=kg * factor.value if factor else None), line))
+    return out
+
+
+def _packaging(inputs: Inputs, *, kwh: dict[str, float], period: Period,
+               materials: list[MaterialOut], nominal_rate_upm: float | None,
+               notes: list[str]) -> PackagingOut:
+    good = _counter(inputs, "units_packed", period)
+    rejected = _counter(inputs, "units_rejected", period)
+    electricity = kwh.get("electricity", kwh.get("grid_import"))
     material_co2e = (sum(m.co2e_kg or 0.0 for m in materials)
                      if materials and all(m.co2e_kg is not None for m in materials) else None)
     availability = performance = None
@@ -414,7 +602,10 @@ def _packaging(inputs: Inputs, *, kwh: dict[str, float], period: Period, on: dat
 
 
 def _avoided(inputs: Inputs, *, name: str, out: IndicatorsOut, on: date) -> AvoidedOut:
-    row = inputs.db.scalars(select(Baseline).filter_by(name=name)).first()
+    # A stored baseline first (the site's own), else a shipped one (api/data/baselines.yaml).
+    row: Baseline | ShippedBaseline | None = (
+        inputs.db.scalars(live(Baseline).filter_by(name=name)).first()
+        or shipped_baseline(name))
     if row is None:
         raise IndicatorError(f"no baseline {name!r}")
     if row.equipment_kind != out.kind:

@@ -1,6 +1,6 @@
 """Hourly rollups: energy per equipment and source, statistics and counter increases per
 sensor, time per state, emissions per scope and activity — written back to InfluxDB as their
-own measurements so that long periods never scan raw readings (DESIGN §3.3;
+own measurements so that long periods never scan raw readings (a design rule;
 docs/influxdb-schema.md).
 
 A run recomputes every hour of its range from raw readings and overwrites the points (same
@@ -18,23 +18,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.accounting.energy import counter_delta
 from api.accounting.evidence import evidence_for
-from api.accounting.factors import FactorTable, GwpTable, UnknownFactor
+from api.accounting.factors import FactorTable, UnknownFactor
 from api.accounting.ghg import (
     emission_line,
     factor_spans,
     purchased_electricity,
     refrigerant_emission,
 )
+from api.accounting.gwp import GwpTable
 from api.accounting.indicators import Inputs, batch_period, compute
 from api.accounting.references import References, band_label
 from api.accounting.sources import SOURCES, energy_from_samples
 from api.accounting.states import time_in_band, time_per_value
 from api.periods import Period
+from api.records.live import live
 from api.records.tables import Baseline, Batch, RefrigerantTopUp
 from api.sites import EquipmentInfo, SensorInfo, SiteRegistry
 from api.store import ReadingsStore
@@ -87,7 +88,7 @@ def top_ups_from(sessions: sessionmaker[Session]) -> TopUpReader:
 
     def read(site: str, equipment: str, start: datetime, end: datetime) -> Sequence[TopUp]:
         with sessions() as db:
-            rows = db.scalars(select(RefrigerantTopUp).filter_by(site=site, equipment=equipment)
+            rows = db.scalars(live(RefrigerantTopUp).filter_by(site=site, equipment=equipment)
                               .where(RefrigerantTopUp.at >= start, RefrigerantTopUp.at < end))
             return [TopUp(at=r.at, refrigerant=r.refrigerant, mass_kg=r.mass_kg) for r in rows]
 
@@ -103,7 +104,7 @@ class EmissionInputs:
 
     factors: FactorTable = field(default_factory=FactorTable.load)
     gwp: GwpTable = field(default_factory=GwpTable.load)
-    gwp_report: str = "AR4"
+    gwp_report: str = "AR5"
     top_ups: TopUpReader = _no_top_ups
     records: sessionmaker[Session] | None = None
     references: References | None = None
@@ -142,57 +143,63 @@ class _Samples:
 def _emission_points(emissions: EmissionInputs, eq: EquipmentInfo, hour: datetime,
                      kwh: dict[str, float], fuel_volume: list[tuple[float, str]],
                      missing: set[str]) -> list[str]:
-    """The hour's emissions, one point per scope and activity, by the indicators' own rules
-    (api/accounting/ghg.py): purchased electricity (scope 2), fuel by energy and by volume
-    (scope 1), each times the version of its default factor valid at that hour."""
+    """The hour's emissions by the indicators' own rules (api/accounting/ghg.py): purchased
+    electricity, fuel by energy and by volume, each part (combustion or generation: scope 1
+    or 2 location-based; upstream: scope 3) times the version of its carrier's default factor
+    valid at that hour. The upstream part's activity tag is `<activity>_upstream`, so that
+    the series of the scope 1 and 2 points keep the tags they always had. Market-based scope 2
+    (contracts) and biogenic CO2 (outside the scopes) are not in this rollup."""
     hour_ms = int(hour.timestamp() * 1000)
     period = Period(start=hour, end=hour + HOUR, label=hour.isoformat())
-    activities: list[tuple[str, int, str, float, str]] = []  # default_for, scope, meter, q, unit
+    # activity tag, carrier, meter, quantity, unit
+    activities: list[tuple[str, str, str, float, str]] = []
     purchased = purchased_electricity(kwh)
     if purchased is not None:
-        activities.append(("electricity", 2, purchased[0], purchased[2], "kWh"))
+        activities.append(("electricity", "electricity", purchased[0], purchased[2], "kWh"))
     if "fuel" in kwh:
-        activities.append(("fuel_energy", 1, "fuel_energy", kwh["fuel"], "kWh"))
-    out: list[str] = []
-    for default_for, scope, meter, quantity, unit in activities:
-        try:
-            # A whole hour lies within one local day wherever the zone's offset is whole
-            # hours; elsewhere the factor in force at the start of the hour applies.
-            factor = factor_spans(emissions.factors, factor_id=None, default_for=default_for,
-                                  period=period, timezone=eq.timezone)[0][1]
-        except UnknownFactor as exc:
-            missing.add(str(exc))
-            continue
-        emitted = emission_line(factor, activity=meter, quantity=quantity, unit=unit,
-                                scope=scope)
-        out.append(_ghg_point(eq, hour_ms, default_for, emitted.scope, emitted.co2e_kg,
-                              quantity, unit, meter, factor.id, factor.version, factor.value))
+        activities.append(("fuel_energy", _carrier(eq, "fuel_energy"), "fuel_energy",
+                           kwh["fuel"], "kWh"))
     if fuel_volume:
-        try:
-            factor = factor_spans(emissions.factors, factor_id=None, default_for="fuel_volume",
-                                  period=period, timezone=eq.timezone)[0][1]
-        except UnknownFactor as exc:
-            missing.add(str(exc))
-        else:
-            # Several volume meters: one point, their volumes in the factor's unit summed.
-            volume = sum(convert(q, from_unit=u, to_unit=factor.activity_unit)
-                         for q, u in fuel_volume)
-            emitted = emission_line(factor, activity="fuel_volume", quantity=volume,
-                                    unit=factor.activity_unit, scope=1)
-            out.append(_ghg_point(eq, hour_ms, "fuel_volume", 1, emitted.co2e_kg, volume,
-                                  factor.activity_unit, "fuel_volume", factor.id,
-                                  factor.version, factor.value))
+        # Several volume meters: one point, their volumes in litres summed.
+        volume = sum(convert(q, from_unit=u, to_unit="L") for q, u in fuel_volume)
+        activities.append(("fuel_volume", _carrier(eq, "fuel_volume"), "fuel_volume", volume,
+                           "L"))
+    out: list[str] = []
+    for tag, carrier, meter, quantity, unit in activities:
+        for part in emissions.factors.parts(carrier):
+            try:
+                factor_id = emissions.factors.default_id(carrier, part, unit=unit)
+                # A whole hour lies within one local day wherever the zone's offset is whole
+                # hours; elsewhere the factor in force at the start of the hour applies.
+                factor = factor_spans(emissions.factors, factor_id=factor_id, period=period,
+                                      timezone=eq.timezone)[0][1]
+            except UnknownFactor as exc:
+                missing.add(str(exc))
+                continue
+            in_unit = convert(quantity, from_unit=unit, to_unit=factor.activity_unit)
+            emitted = emission_line(factor, activity=meter, quantity=in_unit,
+                                    unit=factor.activity_unit)
+            activity = f"{tag}_upstream" if part == "upstream" else tag
+            out.append(_ghg_point(eq, hour_ms, activity, emitted.scope or 0, emitted.co2e_kg,
+                                  in_unit, factor.activity_unit, meter, factor.id,
+                                  factor.version, factor.value, part=part))
     return out
+
+
+def _carrier(eq: EquipmentInfo, role: str) -> str:
+    # As the indicators: the meter's `carrier` attribute, else fuel oil.
+    return next((s.attributes["carrier"] for s in eq.with_role(role)
+                 if "carrier" in s.attributes), "fuel_oil")
 
 
 def _ghg_point(eq: EquipmentInfo, hour_ms: int, activity: str, scope: int, co2e_kg: float,
                quantity: float, unit: str, meter: str, factor_id: str, version: str,
-               value: float) -> str:
+               value: float, *, part: str = "") -> str:
     # Every field every time: a rewrite of the point must leave nothing of the old one.
     fields: dict[str, float | str] = {
         "co2e_kg": float(co2e_kg), "quantity": float(quantity), "quantity_unit": unit,
         "meter": meter, "factor_id": factor_id, "factor_version": version,
-        "factor_value": float(value)}
+        "factor_value": float(value), "part": part}
     return line(GHG_HOURLY, {"site": eq.site, "equipment": eq.id, "scope": str(scope),
                              "activity": activity}, fields, hour_ms)
 
@@ -254,10 +261,10 @@ def _avoided_points(emissions: EmissionInputs, store: ReadingsStore, eq: Equipme
     references = References.load() if emissions.references is None else emissions.references
     out: dict[tuple[int, str], str] = {}
     with emissions.records() as db:
-        baselines = list(db.scalars(select(Baseline).filter_by(equipment_kind=eq.kind.value)
+        baselines = list(db.scalars(live(Baseline).filter_by(equipment_kind=eq.kind.value)
                                     .order_by(Baseline.name)))
         batches = list(db.scalars(
-            select(Batch).filter_by(site=eq.site, equipment=eq.id)
+            live(Batch).filter_by(site=eq.site, equipment=eq.id)
             .where(Batch.ended_at > start, Batch.ended_at <= end)
             .order_by(Batch.ended_at, Batch.id))) if baselines else []
         for batch in batches:

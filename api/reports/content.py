@@ -4,7 +4,11 @@ Every figure of the report is a field of an `IndicatorsOut` computed by
 `api.accounting.indicators.compute` (the code behind `GET …/indicators`), or the same evidence
 (`api.accounting.evidence`) asked over a day or a month of the period for the charts. Nothing is
 recomputed by a formula of its own, so the report and the JSON agree to the last digit the
-report shows.
+report shows. The base-year comparison is `api.records.base_years` (the code of
+`GET …/base-year`); avoided emissions are computed under every baseline of a machine's kind,
+shipped (`api/data/baselines.yaml`: historical and current) and stored. The inventory totals
+come from `ghg.by_scope` when the api gives them, else from the lines by the api's own rule
+(`inventory_totals`).
 """
 
 from __future__ import annotations
@@ -14,16 +18,20 @@ from datetime import date, datetime, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.accounting.baselines import shipped_baselines
 from api.accounting.evidence import RAW_LIMIT, Evidence, RawEvidence, RollupEvidence
-from api.accounting.factors import FactorTable, GwpTable
+from api.accounting.factors import FactorTable
+from api.accounting.ghg import rss
+from api.accounting.gwp import GwpTable
 from api.accounting.indicators import IndicatorError, Inputs, compute
 from api.accounting.references import References
 from api.periods import Period, explicit_period
+from api.records.base_years import BaseYearOut, compute_year, find, view
+from api.records.live import is_live, live
 from api.records.tables import Baseline, Batch
-from api.schemas import IndicatorsOut
+from api.schemas import GhgOut, GhgTotal, IndicatorsOut
 from api.settings import ApiSettings
 from api.sites import EquipmentInfo, SiteRegistry
 from api.store import ReadingsStore
@@ -76,6 +84,18 @@ class Provenance:
     source: str
 
 
+@dataclass(frozen=True, slots=True)
+class BaselineInfo:
+    """What the report says of a baseline beside its avoided figure: shipped ones are
+    `historical` or `current` with their source and year; stored ones are the site's own."""
+
+    name: str
+    status: str  # historical | current | stored
+    description: str
+    source: str
+    year: int | None
+
+
 @dataclass(slots=True)
 class MachineReport:
     """One machine's part of the report."""
@@ -85,6 +105,8 @@ class MachineReport:
     energy_buckets: list[Bucket] = field(default_factory=list)
     batches: list[BatchEnergy] = field(default_factory=list)
     band_buckets: list[Bucket] = field(default_factory=list)
+    baselines: dict[str, BaselineInfo] = field(default_factory=dict)
+    base_year: BaseYearOut | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,13 +172,63 @@ def _label(part: Period, timezone: str, kind: str) -> str:
     return first.strftime("%Y-%m") if kind == "month" else first.strftime("%d/%m")
 
 
-def _baselines(db: Session, kind: EquipmentKind) -> list[str]:
-    rows = db.scalars(select(Baseline).filter_by(equipment_kind=kind.value)
+def _baselines(db: Session, kind: EquipmentKind) -> dict[str, BaselineInfo]:
+    """Every baseline of the kind: the shipped ones (historical, then current) and the stored
+    ones; a stored baseline of a shipped name is the one used (indicators' rule)."""
+    found = {b.name: BaselineInfo(name=b.name, status=b.status, description=b.description,
+                                  source=b.source, year=b.year)
+             for b in shipped_baselines() if b.equipment_kind == kind.value}
+    rows = db.scalars(live(Baseline).filter_by(equipment_kind=kind.value)
                       .order_by(Baseline.name))
-    return [row.name for row in rows]
+    for row in rows:
+        found[row.name] = BaselineInfo(name=row.name, status="stored",
+                                       description=row.description, source=row.source,
+                                       year=None)
+    return found
 
 
-def _indicators(sources: ReportSources, eq: EquipmentInfo, period: Period) -> IndicatorsOut:
+def inventory_totals(ghg: GhgOut) -> list[GhgTotal]:
+    """The inventory totals of the scope table, location- and market-based: the api's own
+    when `by_scope` carries them, else the same rule as every other total (sum of the lines,
+    root-sum-square of their uncertainties, `api.accounting.ghg.rss`); biogenic CO2 is never
+    in a total and the two scope 2 views are never added together."""
+    given = {t.key: t for t in ghg.by_scope}
+    totals = []
+    for key, method, fr, en in (
+            ("total_location", "location", "Total (scope 2 « location-based »)",
+             "Total (scope 2 location-based)"),
+            ("total_market", "market", "Total (scope 2 « market-based »)",
+             "Total (scope 2 market-based)")):
+        if key in given:
+            totals.append(given[key])
+            continue
+        lines = [line for line in ghg.lines if not line.biogenic and line.scope is not None
+                 and (line.scope != 2 or (line.scope2_method or "location") == method)]
+        co2e = sum(line.co2e_kg for line in lines)
+        spread = rss(*(line.uncertainty_kg for line in lines))
+        totals.append(GhgTotal(key=key, label_fr=fr, label_en=en, co2e_kg=co2e,
+                               uncertainty_kg=spread,
+                               uncertainty_pct=100 * spread / co2e if co2e else None,
+                               lines=len(lines)))
+    return totals
+
+
+def _base_year(sources: ReportSources, eq: EquipmentInfo) -> BaseYearOut | None:
+    """The equipment's base year, frozen and recalculated now side by side (the route's
+    code), or None when no base year is set."""
+    row = find(sources.db, site=eq.site, equipment=eq.id)
+    if row is None:
+        return None
+    try:
+        current = compute_year(sources.db, year=row.year, timezone=eq.timezone,
+                               inputs_for=lambda period: inputs_for(sources, eq, period))
+    except IndicatorError as exc:
+        return view(row, timezone=eq.timezone, current=None, error=str(exc))
+    return view(row, timezone=eq.timezone, current=current)
+
+
+def _indicators(sources: ReportSources, eq: EquipmentInfo, period: Period,
+                baselines: dict[str, BaselineInfo]) -> IndicatorsOut:
     """The period's indicators, with avoided emissions against every baseline of the kind
     that the period can be compared with (one `compute` per baseline: the route's code)."""
     inputs = inputs_for(sources, eq, period)
@@ -164,7 +236,7 @@ def _indicators(sources: ReportSources, eq: EquipmentInfo, period: Period) -> In
         out = compute(inputs, period=period)
     except IndicatorError as exc:
         raise ReportError(f"{eq.id}: {exc}") from None
-    for name in _baselines(sources.db, eq.kind):
+    for name in baselines:
         try:
             with_baseline = compute(inputs, period=period, baseline=name)
         except IndicatorError as exc:
@@ -206,7 +278,7 @@ def _batch_energy(sources: ReportSources, eq: EquipmentInfo,
     found = []
     for batch_id in ids:
         batch = sources.db.get(Batch, batch_id)
-        if batch is None:
+        if batch is None or not is_live(batch):
             continue
         span = explicit_period(start=batch.started_at, end=batch.ended_at)
         if span.duration > RAW_LIMIT and (span.start_ms % 3_600_000 or span.end_ms % 3_600_000):
@@ -238,9 +310,11 @@ def assemble(sources: ReportSources, *, site: str, period: Period,
     kind, parts = _buckets(period, timezone)
     parts_by_machine: list[MachineReport] = []
     for eq in machines:
-        out = _indicators(sources, eq, period)
+        baselines = _baselines(sources.db, eq.kind)
+        out = _indicators(sources, eq, period, baselines)
         machine = MachineReport(equipment=eq, indicators=out,
-                                energy_buckets=_energy_buckets(sources, eq, parts, kind))
+                                energy_buckets=_energy_buckets(sources, eq, parts, kind),
+                                baselines=baselines, base_year=_base_year(sources, eq))
         machine.batches = _batch_energy(sources, eq, out)
         if eq.kind is EquipmentKind.FREEZER:
             machine.band_buckets = _band_buckets(sources, eq, parts, kind)

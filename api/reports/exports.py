@@ -19,7 +19,9 @@ from api.schemas import EmissionLine, IndicatorsOut
 
 COLUMNS = ("site", "equipment", "period_start", "period_end", "indicator", "value", "unit",
            "method", "sensors", "coverage", "evidence", "factor_id", "factor_version",
-           "factor_value", "factor_unit", "factor_source", "gwp_report")
+           "factor_value", "factor_unit", "factor_source", "gwp_report", "scope",
+           "ghg_protocol_category", "iso_category", "beges_poste", "scope2_method",
+           "uncertainty_kg", "uncertainty_pct", "note")
 
 # Units of equipment figures, from their field names' suffixes (names carry their unit).
 _SUFFIX_UNITS = (("_kwh_per_t_water", "kWh/t"), ("_kwh_per_t_dry_matter", "kWh/t"),
@@ -68,16 +70,45 @@ def rows_of(out: IndicatorsOut) -> list[dict[str, Any]]:
                      "unit": "kWh", "method": source.method,
                      "sensors": " ".join(source.sensors), "coverage": source.coverage})
     for line in out.ghg.lines:
-        rows.append({**base, "indicator": f"ghg.scope{line.scope}.{line.activity}",
-                     "value": line.co2e_kg, "unit": "kgCO2e",
-                     "method": f"{line.quantity:g} {line.quantity_unit} × factor{_part(line)}",
+        # Location-based lines keep the names they always had (ghg.scope2.<activity>).
+        where = ("biogenic" if line.biogenic else "scope2_market"
+                 if line.scope2_method == "market" else f"scope{line.scope}")
+        rows.append({**base, "indicator": f"ghg.{where}.{line.activity}",
+                     "value": line.co2e_kg, "unit": "kgCO2" if line.biogenic else "kgCO2e",
+                     "method": f"{line.quantity:g} {line.quantity_unit} × factor{_part(line)}"
+                               + (f" ({line.method})" if line.method else ""),
                      "factor_id": line.factor_id, "factor_version": line.factor_version,
                      "factor_value": line.factor_value, "factor_unit": line.factor_unit,
-                     "factor_source": line.factor_source})
+                     "factor_source": line.factor_source,
+                     "gwp_report": line.gwp_report or base["gwp_report"],
+                     "scope": line.scope, "ghg_protocol_category": line.ghg_protocol_category,
+                     "iso_category": line.iso_category, "beges_poste": line.beges_poste,
+                     "scope2_method": line.scope2_method, "uncertainty_kg": line.uncertainty_kg,
+                     "uncertainty_pct": line.uncertainty_pct,
+                     "note": " / ".join(n for n in (line.note, line.note_fr) if n) or None})
     rows.append({**base, "indicator": "ghg.scope1", "value": out.ghg.scope1_co2e_kg,
-                 "unit": "kgCO2e", "method": "sum of scope 1 lines"})
+                 "unit": "kgCO2e", "method": "sum of scope 1 lines", "scope": 1})
     rows.append({**base, "indicator": "ghg.scope2", "value": out.ghg.scope2_co2e_kg,
-                 "unit": "kgCO2e", "method": "sum of scope 2 lines, location-based"})
+                 "unit": "kgCO2e", "method": "sum of scope 2 lines, location-based", "scope": 2,
+                 "scope2_method": "location"})
+    for total in out.ghg.by_scope:
+        rows.append({**base, "indicator": f"ghg.total.{total.key}", "value": total.co2e_kg,
+                     "unit": "kgCO2e", "method": f"sum of {total.lines} lines; ± root-sum-square",
+                     "scope": int(total.key[5]) if total.key.startswith("scope") else None,
+                     "ghg_protocol_category": (int(total.key.split("cat")[1])
+                                               if "_cat" in total.key else None),
+                     "scope2_method": total.key.split("_")[1] if total.key.startswith(
+                         "scope2_") else None,
+                     "uncertainty_kg": total.uncertainty_kg,
+                     "uncertainty_pct": total.uncertainty_pct})
+    for total in out.ghg.by_iso_category:
+        rows.append({**base, "indicator": f"ghg.iso.{total.key}", "value": total.co2e_kg,
+                     "unit": "kgCO2e", "method": f"{total.label_en}; sum of {total.lines} lines "
+                                                 "(location-based electricity)",
+                     "iso_category": int(total.key[3:]), "uncertainty_kg": total.uncertainty_kg,
+                     "uncertainty_pct": total.uncertainty_pct})
+    rows.append({**base, "indicator": "ghg.biogenic_co2", "value": out.ghg.biogenic_co2_kg,
+                 "unit": "kgCO2", "method": "biogenic CO2 of biomass, outside the scope totals"})
     for avoided in out.ghg.avoided:
         rows.append({**base, "indicator": f"avoided.{avoided.baseline}",
                      "value": avoided.avoided_co2e_kg, "unit": "kgCO2e",
@@ -110,8 +141,13 @@ def provenance(outs: Sequence[IndicatorsOut], *, generated_at: datetime,
         "factors": json.dumps([{"id": i, "version": v, "source": s} for i, v, s in factors],
                               ensure_ascii=False),
         "notes": json.dumps({f"{o.equipment}": o.notes for o in outs}, ensure_ascii=False),
-        "conventions": "Scope 1 (fuel, refrigerant) and scope 2 (electricity, location-based) "
-                       "apart; avoided emissions against a named baseline, never netted.",
+        "conventions": "GHG Protocol scopes: 1 (fuel combustion, refrigerant), 2 (electricity, "
+                       "location- and market-based, never added together), 3 (upstream of "
+                       "energy: category 3; materials: category 1); ISO 14064-1 categories "
+                       "with the location-based electricity; biogenic CO2 outside the totals; "
+                       "± is the root-sum-square of independent line uncertainties "
+                       "(docs/indicators.md); avoided emissions against a named baseline, "
+                       "never netted.",
     }
 
 
@@ -145,8 +181,10 @@ def to_parquet(rows: Sequence[dict[str, Any]], meta: dict[str, str]) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    numeric = {"value", "coverage", "factor_value"}
-    schema = pa.schema([(c, pa.float64() if c in numeric else pa.string()) for c in COLUMNS],
+    numeric = {"value", "coverage", "factor_value", "uncertainty_kg", "uncertainty_pct"}
+    integers = {"scope", "ghg_protocol_category", "iso_category"}
+    schema = pa.schema([(c, pa.float64() if c in numeric else
+                         pa.int64() if c in integers else pa.string()) for c in COLUMNS],
                        metadata={f"dynamo.{k}": v for k, v in meta.items()})
     table = pa.Table.from_pylist(list(rows), schema=schema)
     buffer = io.BytesIO()

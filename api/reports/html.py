@@ -7,8 +7,9 @@ import math
 from html import escape
 from zoneinfo import ZoneInfo
 
+from api.records.base_years import BaseYearOut
 from api.reports.charts import Series, bar_chart, column_chart
-from api.reports.content import MachineReport, Report
+from api.reports.content import MachineReport, Report, inventory_totals
 from api.reports.language import Lang, number, say
 
 # Decimals shown: the JSON carries full floats, the report rounds them once, here.
@@ -30,7 +31,10 @@ border-bottom: 2px solid #1f77b4; padding-bottom: 3px; } h3 { font-size: 15px; }
 table { border-collapse: collapse; width: 100%; margin: 8px 0; }
 th, td { border: 1px solid #ccc; padding: 4px 6px; text-align: left; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-th { background: #eef3f8; } .meta { color: #555; } .note { color: #555; font-size: 12px; }
+th { background: #eef3f8; } tr.total td { font-weight: bold; }
+tr.biogenic td { font-style: italic; color: #2d6a2d; }
+h4 { font-size: 14px; margin: 10px 0 2px; } .meta { color: #555; }
+.note { color: #555; font-size: 12px; }
 svg.chart { display: block; margin: 8px 0 16px; max-width: 100%; height: auto; }
 section.machine { page-break-inside: avoid; }
 """
@@ -75,10 +79,12 @@ def _cell(figure: str, value: float | None, digits: int, lang: Lang) -> str:
 
 def _summary(report: Report, lang: Lang) -> str:
     head = "".join(f"<th>{say(k, lang)}</th>" for k in (
-        "machine", "energy_used", "energy_purchased", "scope1", "scope2", "total", "avoided"))
+        "machine", "energy_used", "energy_purchased", "scope1", "scope2_location",
+        "scope2_market", "scope3", "total_location", "avoided"))
     rows = []
     for m in report.machines:
         eq, ghg = m.equipment.id, m.indicators.ghg
+        total = inventory_totals(ghg)[0]
         used, purchased = _energy_used(m)
         avoided = "<br>".join(
             f'<span data-figure="{eq}.ghg.avoided[{escape(a.baseline)}].avoided_co2e_kg">'
@@ -90,12 +96,178 @@ def _summary(report: Report, lang: Lang) -> str:
             + _cell(f"{eq}.energy_used_kwh", used, KWH_DIGITS, lang)
             + _cell(f"{eq}.energy_purchased_kwh", purchased, KWH_DIGITS, lang)
             + _cell(f"{eq}.ghg.scope1_co2e_kg", ghg.scope1_co2e_kg, CO2E_DIGITS, lang)
-            + _cell(f"{eq}.ghg.scope2_co2e_kg", ghg.scope2_co2e_kg, CO2E_DIGITS, lang)
-            + _cell(f"{eq}.ghg.total_co2e_kg", ghg.scope1_co2e_kg + ghg.scope2_co2e_kg,
+            + _cell(f"{eq}.ghg.scope2_location_co2e_kg", ghg.scope2_location_co2e_kg,
                     CO2E_DIGITS, lang)
+            + _cell(f"{eq}.ghg.scope2_market_co2e_kg", ghg.scope2_market_co2e_kg,
+                    CO2E_DIGITS, lang)
+            + _cell(f"{eq}.ghg.scope3_co2e_kg", ghg.scope3_co2e_kg, CO2E_DIGITS, lang)
+            + _cell(f"{eq}.ghg.by_scope[{total.key}].co2e_kg", total.co2e_kg, CO2E_DIGITS,
+                    lang)
             + f'<td class="n">{avoided}</td></tr>')
     return (f'<h2 id="summary">{say("summary", lang)}</h2><table class="summary">'
             f"<tr>{head}</tr>{''.join(rows)}</table>"
+            f'<p class="note">{say("avoided_note", lang)}</p>')
+
+
+# The rows of the scope table, always shown (— when the period has no such line), in the
+# GHG Protocol's order; other totals the api gives follow.
+SCOPE_ROWS = ("scope1", "scope2_location", "scope2_market", "scope3_cat3", "scope3_cat1",
+              "scope3")
+_SCOPE_LABELS = {"scope3_cat3": ("Scope 3, catégorie 3 (amont de l'énergie)",
+                                 "Scope 3, category 3 (upstream of energy)"),
+                 "scope3_cat1": ("Scope 3, catégorie 1 (matériaux achetés)",
+                                 "Scope 3, category 1 (purchased materials)")}
+
+
+def _total_row(eq: str, key: str, label: str, co2e: float | None, spread: float | None,
+               pct: float | None, lang: Lang, extra: str = "") -> str:
+    path = f"{eq}.ghg.by_scope[{key}]" if not key.startswith("iso") else (
+        f"{eq}.ghg.by_iso_category[{key}]")
+    return (f"<tr><td>{escape(label)}</td>{extra}"
+            + _cell(f"{path}.co2e_kg", co2e, CO2E_DIGITS, lang)
+            + _cell(f"{path}.uncertainty_kg", spread, CO2E_DIGITS, lang)
+            + _cell(f"{path}.uncertainty_pct", pct, 1, lang) + "</tr>")
+
+
+def _inventory(report: Report, lang: Lang) -> str:
+    """Per machine: the GHG Protocol scope table (dual scope 2, scope 3 by category, totals),
+    the ISO 14064-1 category table with its BEGES postes, the biogenic line apart, each
+    total with its ± — every figure a field of the indicators' `ghg`."""
+    parts = [f'<h2 id="inventory">{say("inventory", lang)}</h2>',
+             f'<p>{say("gwp_set", lang).format(gwp=escape(report.gwp_report))}</p>']
+    head = "".join(f"<th>{say(k, lang)}</th>" for k in ("item", "co2e_kg", "pm_kg", "pm_pct"))
+    for m in report.machines:
+        eq, ghg = m.equipment.id, m.indicators.ghg
+        given = {t.key: t for t in ghg.by_scope}
+        rows = []
+        for key in (*SCOPE_ROWS, *(k for k in given if k not in SCOPE_ROWS)):
+            total = given.get(key)
+            fr, en = _SCOPE_LABELS.get(key, (total.label_fr, total.label_en) if total else
+                                       (key, key))
+            label = fr if lang == "fr" else en
+            rows.append(_total_row(eq, key, label, total.co2e_kg if total else None,
+                                   total.uncertainty_kg if total else None,
+                                   total.uncertainty_pct if total else None, lang))
+        for total in inventory_totals(ghg):
+            rows.append(_total_row(eq, total.key, total.label_fr if lang == "fr"
+                                   else total.label_en, total.co2e_kg, total.uncertainty_kg,
+                                   total.uncertainty_pct, lang).replace("<tr>",
+                                                                        '<tr class="total">'))
+        rows.append(f'<tr class="biogenic"><td>{say("biogenic", lang)}</td>'
+                    + _cell(f"{eq}.ghg.biogenic_co2_kg", ghg.biogenic_co2_kg, CO2E_DIGITS, lang)
+                    + "<td></td><td></td></tr>")
+        iso_head = "".join(f"<th>{say(k, lang)}</th>" for k in (
+            "item", "beges_postes", "co2e_kg", "pm_kg", "pm_pct"))
+        iso_rows = []
+        for total in ghg.by_iso_category:
+            number_of = total.key.removeprefix("iso")
+            postes = sorted({line.beges_poste for line in ghg.lines
+                             if line.beges_poste and str(line.iso_category) == number_of
+                             and line.scope2_method != "market" and not line.biogenic})
+            iso_rows.append(_total_row(
+                eq, total.key, total.label_fr if lang == "fr" else total.label_en,
+                total.co2e_kg, total.uncertainty_kg, total.uncertainty_pct, lang,
+                extra=f"<td>{escape(', '.join(postes)) or say('none', lang)}</td>"))
+        parts.append(
+            f'<section class="machine"><h3>{escape(_machine_name(m, lang))}</h3>'
+            f'<h4>{say("scope_table", lang)}</h4><table class="scopes"><tr>{head}</tr>'
+            f"{''.join(rows)}</table>"
+            f'<h4>{say("iso_table", lang)}</h4><table class="iso"><tr>{iso_head}</tr>'
+            f"{''.join(iso_rows)}</table></section>")
+    parts.append(f'<p class="note">{say("inventory_note", lang)}</p>')
+    return "".join(parts)
+
+
+_BASE_FIGURES = ("ghg.scope1_co2e_kg", "ghg.scope2_location_co2e_kg",
+                 "ghg.scope2_market_co2e_kg", "ghg.scope3_co2e_kg")
+
+
+def _reason_text(base: BaseYearOut, text: str, lang: Lang) -> str:
+    """A reason in the report's language, from the api's structured reason."""
+    found = next((r for r in base.reasons if r.text == text), None)
+    if found is None:
+        return say("reason_none", lang)
+    key = f"reason_{found.kind}"
+    if found.kind == "record":
+        key += ("_added" if found.frozen is None else "_deleted" if found.current is None
+                else "_voided" if "voided" in found.current and "voided" not in found.frozen
+                else "")
+    return say(key, lang).format(
+        subject=found.subject, frozen=found.frozen or say("none", lang),
+        current=found.current or say("none", lang))
+
+
+def _base_year(report: Report, lang: Lang) -> str:
+    """Per machine: the base year's original and recalculated figures side by side, the
+    reason of each recalculation, and the report period's figure beside them."""
+    head = "".join(f"<th>{say(k, lang)}</th>" for k in (
+        "figure", "base_frozen", "base_recalculated", "reason", "this_period"))
+    parts = [f'<h2 id="base-year">{say("base_year", lang)}</h2>']
+    for m in report.machines:
+        eq, base = m.equipment.id, m.base_year
+        name = escape(_machine_name(m, lang))
+        if base is None:
+            parts.append(f"<p>{name} : {say('base_year_none', lang)}</p>")
+            continue
+        zone = ZoneInfo(report.timezone)
+        intro = say("base_year_intro", lang).format(
+            year=base.year, who=escape(base.set_by),
+            at=base.set_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"))
+        changes = {c.figure: c for c in base.changes}
+        now = m.indicators.ghg.model_dump()
+        rows = []
+        for figure in _BASE_FIGURES:
+            field = figure.removeprefix("ghg.")
+            recalculated = (base.recalculated.figures.get(figure)
+                            if base.recalculated is not None else None)
+            change = changes.get(figure)
+            reason = ("<br>".join(escape(_reason_text(base, r, lang)) for r in change.reasons)
+                      if change else say("unchanged", lang) if base.recalculated is not None
+                      else escape(base.recalculation_error or say("base_year_error", lang)))
+            label = say({"scope1_co2e_kg": "scope1"}.get(field, field.removesuffix(
+                "_co2e_kg")), lang)
+            rows.append(
+                f"<tr><td>{escape(label)}</td>"
+                + _cell(f"{eq}.base_year.frozen.figures[{figure}]",
+                        base.frozen.figures.get(figure), CO2E_DIGITS, lang)
+                + _cell(f"{eq}.base_year.recalculated.figures[{figure}]", recalculated,
+                        CO2E_DIGITS, lang)
+                + f'<td class="reason">{reason}</td>'
+                + _cell(f"{eq}.{figure}", now.get(field), CO2E_DIGITS, lang) + "</tr>")
+        parts.append(f'<section class="machine"><h3>{name}</h3><p>{intro}</p>'
+                     f'<table class="base-year"><tr>{head}</tr>{"".join(rows)}</table>'
+                     "</section>")
+    return "".join(parts)
+
+
+def _avoided(report: Report, lang: Lang) -> str:
+    """Avoided emissions under every baseline, each named with its status, source and year,
+    so that the figure's sensitivity to the baseline shows."""
+    head = "".join(f"<th>{say(k, lang)}</th>" for k in (
+        "machine", "baseline", "status", "source", "year", "baseline_co2e", "actual_co2e",
+        "avoided"))
+    rows = []
+    for m in report.machines:
+        eq = m.equipment.id
+        for a in m.indicators.ghg.avoided:
+            info = m.baselines.get(a.baseline)
+            rows.append(
+                f"<tr><td>{escape(_machine_name(m, lang))}</td><td>{escape(a.baseline)}<br>"
+                f'<span class="note">{escape(a.baseline_description)}</span></td>'
+                f"<td>{say(info.status, lang) if info else say('none', lang)}</td>"
+                f"<td>{escape(info.source) if info else say('none', lang)}</td>"
+                f'<td class="n">{info.year if info and info.year else say("none", lang)}</td>'
+                + _cell(f"{eq}.ghg.avoided[{a.baseline}].baseline_co2e_kg",
+                        a.baseline_co2e_kg, CO2E_DIGITS, lang)
+                + _cell(f"{eq}.ghg.avoided[{a.baseline}].actual_co2e_kg", a.actual_co2e_kg,
+                        CO2E_DIGITS, lang)
+                + _cell(f"{eq}.ghg.avoided[{a.baseline}].avoided_co2e_kg#table",
+                        a.avoided_co2e_kg, CO2E_DIGITS, lang) + "</tr>")
+    if not rows:
+        return ""
+    return (f'<h2 id="avoided">{say("avoided_table", lang)}</h2>'
+            f'<p>{say("avoided_sensitivity", lang)}</p>'
+            f'<table class="avoided"><tr>{head}</tr>{"".join(rows)}</table>'
             f'<p class="note">{say("avoided_note", lang)}</p>')
 
 
@@ -196,5 +368,6 @@ def render_html(report: Report, *, lang: Lang = "fr") -> str:
             f'{say("period", lang)} : <b>{escape(_period_label(report.period.label, lang))}</b> '
             f"({start} → {end}, {escape(report.timezone)}) · {say('generated', lang)} "
             f"{generated}</p>"
-            + _summary(report, lang) + _charts(report, lang) + _method(report, lang)
+            + _summary(report, lang) + _inventory(report, lang) + _base_year(report, lang)
+            + _avoided(report, lang) + _charts(report, lang) + _method(report, lang)
             + _coverage(report, lang) + "</body></html>")

@@ -19,6 +19,6 @@ def list_factors(factors: Factors) -> list[FactorOut]:
 @router.get("/refrigerants", response_model=list[GwpOut])
 def list_gwp(gwp: Gwp, settings: Settings) -> list[GwpOut]:
     """GWP-100 of each refrigerant per assessment report; `in_use` marks the deployment's."""
-    return [GwpOut(report=name, source=source, in_use=name == settings.api_gwp_report,
-                   gwp=dict(sorted(table.items())))
-            for name, (source, table) in sorted(gwp.reports.items())]
+    return [GwpOut(report=name, source=gwp.source(name), in_use=name == settings.api_gwp_report,
+                   gwp=gwp.table(name))
+            for name in gwp.reports]

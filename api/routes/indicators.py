@@ -3,8 +3,9 @@ avoided emissions, and the equipment's own figures."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
@@ -13,11 +14,16 @@ from api.accounting.indicators import IndicatorError, Inputs, batch_period, comp
 from api.accounting.references import References
 from api.deps import Db, Equipment, Factors, Gwp, ReportPeriod, Settings, Store
 from api.periods import Period, explicit_period
+from api.records.live import is_live
 from api.records.tables import Batch, Campaign
 from api.schemas import EnergyBySourceOut, IndicatorsOut
 from api.sites import EquipmentInfo
 
 router = APIRouter(tags=["indicators"])
+# A request may name the GWP-100 set of its refrigerant lines (default: the deployment's).
+GwpSet = Annotated[Literal["AR4", "AR5", "AR6"] | None, Query(
+    alias="gwp", description="GWP-100 set of the refrigerant lines (default: the "
+                             "deployment's, DYNAMO_API_GWP_REPORT)")]
 _EQ = "/sites/{site}/equipment/{equipment}"
 _BASELINE = r"^[a-z0-9][a-z0-9._-]{0,79}$"
 
@@ -55,10 +61,12 @@ def indicators(
                                           description="name of a stored baseline")] = None,
     nominal_rate_upm: Annotated[float | None, Query(
         gt=0, le=1e6, description="packaging line's rated speed, for OEE")] = None,
+    gwp_set: GwpSet = None,
 ) -> IndicatorsOut:
     """Every indicator of the equipment over the period; batches counted are those ending in
     it."""
     inputs = make_inputs(request, equipment, store, db, factors, gwp, settings, period)
+    inputs = replace(inputs, gwp_report=gwp_set or inputs.gwp_report)
     try:
         return compute(inputs, period=period, baseline=baseline,
                        nominal_rate_upm=nominal_rate_upm)
@@ -72,16 +80,19 @@ def batch_indicators(
     settings: Settings, batch_id: int,
     baseline: Annotated[str | None, Query(pattern=_BASELINE)] = None,
     nominal_rate_upm: Annotated[float | None, Query(gt=0, le=1e6)] = None,
+    gwp_set: GwpSet = None,
 ) -> IndicatorsOut:
     """Indicators of one batch, over its own `[started_at, ended_at)`."""
     batch = db.get(Batch, batch_id)
-    if batch is None or (batch.site, batch.equipment) != (equipment.site, equipment.id):
+    # A voided batch no longer has figures of its own.
+    if not is_live(batch) or (batch.site, batch.equipment) != (equipment.site, equipment.id):
         raise HTTPException(404, f"no batch {batch_id} for {equipment.site}/{equipment.id}")
     try:
         span = batch_period(batch)
     except IndicatorError as exc:
         raise HTTPException(422, str(exc)) from None
     inputs = make_inputs(request, equipment, store, db, factors, gwp, settings, span)
+    inputs = replace(inputs, gwp_report=gwp_set or inputs.gwp_report)
     try:
         return compute(inputs, period=span,
                        batch_id=batch_id, baseline=baseline, nominal_rate_upm=nominal_rate_upm)
@@ -95,11 +106,12 @@ def campaign_indicators(
     settings: Settings, campaign_id: int,
     baseline: Annotated[str | None, Query(pattern=_BASELINE)] = None,
     nominal_rate_upm: Annotated[float | None, Query(gt=0, le=1e6)] = None,
+    gwp_set: GwpSet = None,
 ) -> IndicatorsOut:
     """Indicators of a campaign: energy over its `[started_at, ended_at)`, production from
     its batches. A campaign still open (no end) is refused: its figures are not final."""
     campaign = db.get(Campaign, campaign_id)
-    if campaign is None or (campaign.site, campaign.equipment) != (equipment.site,
+    if not is_live(campaign) or (campaign.site, campaign.equipment) != (equipment.site,
                                                                    equipment.id):
         raise HTTPException(404, f"no campaign {campaign_id} for "
                                  f"{equipment.site}/{equipment.id}")
@@ -110,6 +122,7 @@ def campaign_indicators(
         raise HTTPException(422, "a campaign over 31 days is computed from hourly rollups: "
                                  "its start and end must fall on whole hours")
     inputs = make_inputs(request, equipment, store, db, factors, gwp, settings, span)
+    inputs = replace(inputs, gwp_report=gwp_set or inputs.gwp_report)
     try:
         return compute(inputs, period=span, campaign_id=campaign_id, baseline=baseline,
                        nominal_rate_upm=nominal_rate_upm)

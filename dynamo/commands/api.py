@@ -91,7 +91,8 @@ def token_revoke(token_id: int) -> None:
 @click.option("--hours", default=48, show_default=True, type=click.IntRange(1, 24 * 400))
 def api_rollup(start: datetime | None, end: datetime | None, hours: int) -> None:
     """Recompute the hourly rollups (idempotent) from raw readings (settings: DYNAMO_* env)."""
-    from api.accounting.factors import FactorTable, GwpTable
+    from api.accounting.factors import FactorTable
+    from api.accounting.gwp import GwpTable
     from api.accounting.rollups import EmissionInputs, run_rollups, top_ups_from
     from api.database import make_engine, migrate, sessions
     from api.settings import ApiSettings

@@ -46,7 +46,8 @@ def report(site: str, kind: str | None, day: str | None, start: datetime | None,
     """Write the evaluation report (energy, GHG by scope, avoided emissions, charts, factor
     sources, data coverage) of SITE over a period (settings: DYNAMO_* env)."""
     from api.accounting.evidence import RAW_LIMIT
-    from api.accounting.factors import FactorTable, GwpTable
+    from api.accounting.factors import FactorTable
+    from api.accounting.gwp import GwpTable
     from api.accounting.references import References
     from api.database import make_engine, migrate, sessions
     from api.periods import Calendar, PeriodError, calendar_period, explicit_period

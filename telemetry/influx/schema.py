@@ -28,9 +28,10 @@ ENERGY_HOURLY = "energy_hourly"  # tags: site, equipment, source
 SENSOR_HOURLY = "sensor_hourly"  # tags: site, equipment, sensor, role
 STATE_HOURLY = "state_hourly"  # tags: site, equipment, sensor, state
 BAND_HOURLY = "band_hourly"  # tags: site, equipment, sensor, band; seconds below/within/above
-# tags: site, equipment, scope (1|2), activity (electricity, fuel_energy, fuel_volume,
-# refrigerant_leak); fields co2e_kg, quantity, quantity_unit, meter, factor_id, factor_version,
-# factor_value — the factor in fields, so that a superseded factor overwrites the point.
+# tags: site, equipment, scope (1|2|3), activity (electricity, fuel_energy, fuel_volume,
+# refrigerant_leak; <activity>_upstream for scope 3); fields co2e_kg, quantity, quantity_unit,
+# meter, factor_id, factor_version, factor_value, part — the factor in fields, so that a
+# superseded factor overwrites the point.
 GHG_HOURLY = "ghg_hourly"
 # Avoided emissions of each batch against each stored baseline of its equipment kind, written by
 # the api's rollup job with the indicators' own per-batch computation

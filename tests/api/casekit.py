@@ -2,7 +2,7 @@
 
 Shared by the case runners (test_indicator_cases.py, test_api_rollup_cases.py). A series spec
 is a list of `[time, value]` pairs and `{ramp_from, ramp_to, value, slope_per_h, step_s}`
-ramps; an expected key is a path into the response, `a.b[key=value].c`.
+ramps; an expected key is a path into the response, `a.b[key=value].c` (`[k=v&k2=v2]`: both).
 """
 
 from __future__ import annotations
@@ -61,7 +61,9 @@ def dig(body: Any, path: str) -> Any:
         name, key, value = match.groups()
         body = body[name]
         if key is not None:
-            found = [item for item in body if str(item[key]) == value]
+            # `[a=1&b=x]`: every condition holds
+            conditions = [c.split("=", 1) for c in f"{key}={value}".split("&")]
+            found = [item for item in body if all(str(item[k]) == v for k, v in conditions)]
             assert len(found) == 1, f"{path}: {len(found)} items with {key}={value}"
             body = found[0]
     return body

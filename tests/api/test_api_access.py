@@ -57,7 +57,7 @@ def test_roles_and_site_scope(make_client: Callable[..., TestClient]) -> None:
     assert len(evaluator.get(f"{DRYER}/batches").json()) == 1
     baseline = {"name": "b", "equipment_kind": "dryer", "output": "t_dry_matter",
                 "activity_per_output": 1, "activity_unit": "L",
-                "factor_id": "fuel-oil-domestic-volume", "description": "abc", "source": "abc"}
+                "factor_id": "fuel-oil-combustion-l", "description": "abc", "source": "abc"}
     assert operator.post("/baselines", json=baseline).status_code == 403
     assert evaluator.post("/baselines", json=baseline).status_code == 201
     # Another site's token sees nothing of Ariège, not even that it exists.
@@ -122,14 +122,15 @@ def test_injection_strings_never_reach_influxql(client: TestClient,
 def test_factors_in_force_are_published_with_sources(
         make_client: Callable[..., TestClient], tmp_path: Path) -> None:
     user = tmp_path / "ours.yaml"
-    user.write_text('factors:\n  - {id: electricity-fr-consumption-mix, version: "2023", '
-                    'value: 0.061, unit: kgCO2e/kWh, scope: 2, source: "Base Empreinte v23.4",'
-                    ' valid_from: 2023-01-01}\n')
+    # A new version of a shipped id (redefining a shipped version is refused).
+    user.write_text('factors:\n  - {id: electricity-fr-mix-generation, version: "2023-checked", '
+                    'value: 0.061, unit: kgCO2e/kWh, part: generation, '
+                    'source: "Base Empreinte v23.4", valid_from: 2023-01-01}\n')
     client = make_client(role=TokenRole.EVALUATOR, api_factor_files=(user,),
                          api_gwp_report="AR6")
     factors = client.get("/factors").json()
-    [current] = [f for f in factors if f["id"] == "electricity-fr-consumption-mix"
-                 and f["version"] == "2023"]
+    [current] = [f for f in factors if f["id"] == "electricity-fr-mix-generation"
+                 and f["version"] == "2023-checked"]
     assert (current["value"], current["origin"]) == (0.061, "ours.yaml")
     assert all(f["source"] for f in factors)
     reports = {r["report"]: r for r in client.get("/refrigerants").json()}

@@ -5,7 +5,8 @@ and baseline of its equipment's kind, at the batch's end, equal to what
 deleted batch's point is zeroed (batch_id 0) at the next run.
 
 The feeder series is the 9-hour freezer case of test_api_ghg_rollup (10 kWh/h; ADEME
-electricity 0.0520 kgCO2e/kWh for 2022, 0.0580 from local midnight 2022-12-31T23:00Z).
+electricity, generation part, 0.0338 kgCO2e/kWh for 2022, 0.0394 from local midnight
+2022-12-31T23:00Z).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.accounting.factors import FactorTable, GwpTable
+from api.accounting.factors import FactorTable
+from api.accounting.gwp import GwpTable
 from api.accounting.rollups import EmissionInputs, run_rollups, top_ups_from
 from api.store import ReadingsStore
 from telemetry.influx.client import InfluxClient
@@ -28,28 +30,30 @@ FREEZER = "/sites/ariege/equipment/freezer"
 # 0.1 kWh of electricity per kg frozen, at the shipped electricity factor.
 BASELINE = {"name": "freezer-ref", "equipment_kind": "freezer", "output": "kg_frozen",
             "activity_per_output": 0.1, "activity_unit": "kWh",
-            "factor_id": "electricity-fr-consumption-mix",
+            "factor_id": "electricity-fr-mix-generation",
             "description": "reference freezer, 0.1 kWh per kg frozen", "source": "test"}
 # A dryer's baseline: not applicable to the freezer, so no point.
 DRYER_BASELINE = {"name": "fuel-oil-dehydrator", "equipment_kind": "dryer",
                   "output": "t_dry_matter", "activity_per_output": 400, "activity_unit": "L",
-                  "factor_id": "fuel-oil-domestic-volume",
-                  "description": "industrial dehydration", "source": "FACTS.md"}
+                  "factor_id": "fuel-oil-combustion-l",
+                  "description": "industrial dehydration",
+                  "source": "docs/sources.md#baseline-lucerne-historical"}
 BATCHES = [
-    # 20:00Z → 22:00Z (local 31 Dec): actual 20 kWh × 0.0520 = 1.04; baseline 500 kg × 0.1
-    # kWh/kg × 0.0520 = 2.6; avoided 2.6 − 1.04 = 1.56.
+    # 20:00Z → 22:00Z (local 31 Dec): actual 20 kWh × 0.0338 = 0.676; baseline 500 kg × 0.1
+    # kWh/kg × 0.0338 = 1.69; avoided 1.69 − 0.676 = 1.014 (the generation part of ADEME's
+    # mix: location-based scope 2).
     {"product": "a", "started_at": "2022-12-31T20:00:00Z", "ended_at": "2022-12-31T22:00:00Z",
      "mass_in_kg": 500},
-    # 01:00Z → 04:00Z (local 1 Jan): actual 30 kWh × 0.0580 = 1.74; baseline 600 × 0.1 ×
-    # 0.0580 = 3.48; avoided 3.48 − 1.74 = 1.74.
+    # 01:00Z → 04:00Z (local 1 Jan): actual 30 kWh × 0.0394 = 1.182; baseline 600 × 0.1 ×
+    # 0.0394 = 2.364; avoided 2.364 − 1.182 = 1.182.
     {"product": "b", "started_at": "2023-01-01T01:00:00Z", "ended_at": "2023-01-01T04:00:00Z",
      "mass_in_kg": 600},
     # Ends at 06:00Z, after the window (→ 05:00Z): not this run's.
     {"product": "c", "started_at": "2023-01-01T04:30:00Z", "ended_at": "2023-01-01T06:00:00Z",
      "mass_in_kg": 100},
 ]
-EXPECTED = {"2022-12-31T22:00:00Z": (1.56, 2.6, 1.04, 500.0),
-            "2023-01-01T04:00:00Z": (1.74, 3.48, 1.74, 600.0)}
+EXPECTED = {"2022-12-31T22:00:00Z": (1.014, 1.69, 0.676, 500.0),
+            "2023-01-01T04:00:00Z": (1.182, 2.364, 1.182, 600.0)}
 
 
 @pytest.fixture
@@ -127,5 +131,5 @@ def test_a_deleted_batch_leaves_a_zero_at_the_next_run(
             gone["actual_co2e_kg"], gone["output_quantity"]) == (0, 0.0, 0.0, 0.0, 0.0)
     kept = points[_ms("2022-12-31T22:00:00Z")]
     assert kept["batch_id"] == ids[0]
-    assert kept["avoided_co2e_kg"] == pytest.approx(1.56, rel=1e-9)
-    assert sum(p["avoided_co2e_kg"] for p in points.values()) == pytest.approx(1.56, rel=1e-9)
+    assert kept["avoided_co2e_kg"] == pytest.approx(1.014, rel=1e-9)
+    assert sum(p["avoided_co2e_kg"] for p in points.values()) == pytest.approx(1.014, rel=1e-9)

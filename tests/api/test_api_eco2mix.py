@@ -76,8 +76,8 @@ def test_weighted_intensity_sits_beside_scope_2(
     body = admin.get("/sites/ariege/equipment/dryer/indicators", params={
         "start": start.isoformat(), "end": (start + timedelta(hours=3)).isoformat()}).json()
     ghg = body["ghg"]
-    # Location-based scope 2 is untouched: 12 kWh × 0.0580.
-    assert ghg["scope2_co2e_kg"] == pytest.approx(12 * 0.0580)
+    # Location-based scope 2 is untouched: 12 kWh × 0.0394 (generation part of ADEME's mix).
+    assert ghg["scope2_co2e_kg"] == pytest.approx(12 * 0.0394)
     weighted = ghg["grid_intensity"]
     # (2 × 23 + 4 × 30 + 6 × 10) / 12 g/kWh, hourly means of the quarter hours
     assert weighted["weighted_g_per_kwh"] == pytest.approx(226 / 12)

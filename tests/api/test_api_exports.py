@@ -42,7 +42,8 @@ def test_csv_xlsx_parquet_carry_the_json_figures_and_provenance(
     _write(influx)
     dryer = client.get("/sites/ariege/equipment/dryer/indicators", params=DAY).json()
     scope2 = dryer["ghg"]["scope2_co2e_kg"]
-    assert scope2 == pytest.approx(48.0 * 0.0580)
+    # the generation part of ADEME's 2023 mix (location-based scope 2)
+    assert scope2 == pytest.approx(48.0 * 0.0394)
     params = {**DAY, "equipment": ["dryer", "freezer"]}
 
     response = client.get("/sites/ariege/exports/indicators.csv", params=params)
@@ -54,8 +55,11 @@ def test_csv_xlsx_parquet_carry_the_json_figures_and_provenance(
     assert float(by_key[("dryer", "ghg.scope2")]["value"]) == pytest.approx(scope2)
     line_row = by_key[("dryer", "ghg.scope2.grid_import_energy")]
     assert (line_row["factor_id"], line_row["factor_version"]) == (
-        "electricity-fr-consumption-mix", "2023")
+        "electricity-fr-mix-generation", "2023")
     assert "ADEME" in line_row["factor_source"]
+    assert (line_row["scope"], line_row["iso_category"], line_row["scope2_method"]) == (
+        "2", "2", "location")
+    assert float(line_row["uncertainty_kg"]) > 0
     energy = by_key[("freezer", "energy.electricity")]
     assert (float(energy["value"]), energy["method"], energy["sensors"]) == (
         72.0, "counter_difference", "freezer.electric")
@@ -69,13 +73,13 @@ def test_csv_xlsx_parquet_carry_the_json_figures_and_provenance(
     assert {(r[header.index("equipment")], r[header.index("indicator")]): r[header.index("value")]
             for r in sheet[1:]}[("dryer", "ghg.scope2")] == pytest.approx(scope2)
     about = dict(book["provenance"].iter_rows(values_only=True))
-    assert about["gwp_report"] == "AR4" and "electricity-fr-consumption-mix" in about["factors"]
+    assert about["gwp_report"] == "AR5" and "electricity-fr-mix-generation" in about["factors"]
 
     parquet = client.get("/sites/ariege/exports/indicators.parquet", params=params)
     table = pq.read_table(io.BytesIO(parquet.content))
     assert table.num_rows == len(rows)
     meta = {k.decode(): v.decode() for k, v in table.schema.metadata.items()}
-    assert json.loads(meta["dynamo.factors"])[0]["id"] == "electricity-fr-consumption-mix"
+    assert json.loads(meta["dynamo.factors"])[0]["id"] == "electricity-fr-mix-generation"
     values = {(e, i): v for e, i, v in zip(table["equipment"].to_pylist(),
                                           table["indicator"].to_pylist(),
                                           table["value"].to_pylist(), strict=True)}

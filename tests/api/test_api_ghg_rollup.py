@@ -20,7 +20,8 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from api.accounting.factors import FactorTable, GwpTable
+from api.accounting.factors import FactorTable
+from api.accounting.gwp import GwpTable
 from api.accounting.rollups import EmissionInputs, run_rollups, top_ups_from
 from api.sites import SiteRegistry
 from api.store import ReadingsStore
@@ -39,18 +40,24 @@ LONG_CASE = yaml.safe_load(
 # 1.5 kg of R290 topped up at 02:30Z; AR4 GWP-100 of R290 = 3 → 4.5 kg CO2e, in hour 02:00Z.
 TOP_UP = {"refrigerant": "R290", "mass_kg": 1.5, "at": "2023-01-01T02:30:00Z"}
 LEAK_HOUR = "2023-01-01T02:00:00Z"
+# Scope 2 is the generation part of ADEME's mix (Base Empreinte: 0.0338 kgCO2e/kWh for 2022,
+# 0.0394 for 2023); its upstream part (0.01824, 0.0186) is scope 3, category 3.
 EXPECTED: dict[str, Any] = {
-    # 30 kWh × 0.0520 (version 2022) + 60 kWh × 0.0580 (version 2023) = 1.56 + 3.48
-    "scope2": 5.04,
-    "scope2_by_version": {"2022": 1.56, "2023": 3.48},
+    # 30 kWh × 0.0338 (version 2022) + 60 kWh × 0.0394 (version 2023) = 1.014 + 2.364
+    "scope2": 3.378,
+    "scope2_by_version": {"2022": 1.014, "2023": 2.364},
+    # 30 × 0.01824 + 60 × 0.0186 = 0.5472 + 1.116
+    "scope3": 1.6632,
     "scope1": 4.5,
-    # Version 2023 superseded by 0.1000 kgCO2e/kWh: 1.56 + 60 × 0.1 = 7.56
-    "scope2_superseded": 7.56,
+    # Version 2023 superseded by 0.1000 kgCO2e/kWh: 1.014 + 60 × 0.1 = 7.014
+    "scope2_superseded": 7.014,
 }
 LONG_EXPECTED: dict[str, Any] = {
-    # 744 h × 10 kWh/h × 0.0520 + 240 h × 10 kWh/h × 0.0580 = 386.88 + 139.2
-    "scope2": 526.08,
-    "scope2_by_version": {"2022": 386.88, "2023": 139.2},
+    # 744 h × 10 kWh/h × 0.0338 + 240 h × 10 kWh/h × 0.0394 = 251.472 + 94.56
+    "scope2": 346.032,
+    "scope2_by_version": {"2022": 251.472, "2023": 94.56},
+    # 7440 × 0.01824 + 2400 × 0.0186 = 135.7056 + 44.64
+    "scope3": 180.3456,
     "scope1": 4.5,  # the same top-up, inside these 41 days too
 }
 
@@ -119,7 +126,7 @@ def test_hourly_emissions_sum_to_the_indicator_scopes(
         influx: InfluxClient, make_client: Callable[..., TestClient], case: dict[str, Any],
         expected: dict[str, Any], evidence: str, hours: int) -> None:
     params = case["request"]
-    client = make_client(integral_max_gap_s=300)
+    client = make_client(integral_max_gap_s=300, api_gwp_report="AR4")
     _load_case(influx, case)
     created = client.post("/sites/ariege/equipment/freezer/refrigerant-top-ups", json=TOP_UP)
     assert created.status_code == 201, created.text
@@ -134,6 +141,8 @@ def test_hourly_emissions_sum_to_the_indicator_scopes(
     sums = _by_scope(rows)
     assert sums["2"] == pytest.approx(ghg["scope2_co2e_kg"], rel=1e-12)
     assert sums["1"] == pytest.approx(ghg["scope1_co2e_kg"], rel=1e-12)
+    assert sums["3"] == pytest.approx(expected["scope3"], rel=1e-9)
+    assert sums["3"] == pytest.approx(ghg["scope3_co2e_kg"], rel=1e-12)
     by_version: dict[str, float] = defaultdict(float)
     for row in rows:
         if row["scope"] == "2":
@@ -154,8 +163,9 @@ def test_rerun_and_a_superseded_factor_overwrite_the_points(
     shipped = FactorTable.load()
     _rollup(influx, client, shipped)
     _rollup(influx, client, shipped)
-    assert _by_scope(_ghg_rows(influx)) == pytest.approx({"2": EXPECTED["scope2"]}, rel=1e-12)
-    electricity = shipped.defaults["electricity"]
+    assert _by_scope(_ghg_rows(influx)) == pytest.approx(
+        {"2": EXPECTED["scope2"], "3": EXPECTED["scope3"]}, rel=1e-12)
+    electricity = shipped.defaults["electricity"]["generation"][0]
     superseded = FactorTable(
         factors=[f.model_copy(update={"value": 0.1})
                  if f.id == electricity and f.version == "2023" else f
@@ -163,13 +173,14 @@ def test_rerun_and_a_superseded_factor_overwrite_the_points(
         defaults=shipped.defaults)
     _rollup(influx, client, superseded)
     rows = _ghg_rows(influx)
-    assert len(rows) == 9  # the factor is a field: the same points, overwritten
-    assert _by_scope(rows) == pytest.approx({"2": EXPECTED["scope2_superseded"]}, rel=1e-12)
+    assert len(rows) == 18  # the factor is a field: the same points, overwritten
+    assert _by_scope(rows) == pytest.approx(
+        {"2": EXPECTED["scope2_superseded"], "3": EXPECTED["scope3"]}, rel=1e-12)
 
 
 def test_a_deleted_top_up_leaves_a_zero_at_the_next_run(
         influx: InfluxClient, make_client: Callable[..., TestClient]) -> None:
-    client = make_client(integral_max_gap_s=300)
+    client = make_client(integral_max_gap_s=300, api_gwp_report="AR4")
     _load_case(influx, CASE)
     created = client.post("/sites/ariege/equipment/freezer/refrigerant-top-ups", json=TOP_UP)
     assert created.status_code == 201, created.text
@@ -182,4 +193,5 @@ def test_a_deleted_top_up_leaves_a_zero_at_the_next_run(
     body = client.get("/sites/ariege/equipment/freezer/indicators", params=PARAMS).json()
     assert body["ghg"]["scope1_co2e_kg"] == 0
     sums = _by_scope(_ghg_rows(influx))
-    assert sums == pytest.approx({"1": 0.0, "2": EXPECTED["scope2"]}, rel=1e-12)
+    assert sums == pytest.approx({"1": 0.0, "2": EXPECTED["scope2"], "3": EXPECTED["scope3"]},
+                                 rel=1e-12)

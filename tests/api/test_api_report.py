@@ -2,8 +2,11 @@
 records through the api, the report from the api, rendered by a real headless Chromium.
 
 Checked: the screenshot shows the charts drawn in their colours; every figure of the page's
-DOM (as Chromium built it) equals the JSON indicators of the same period, to the digits shown;
-the PDF is a real PDF of at least one page that carries the French summary title.
+DOM (as Chromium built it) equals the JSON indicators (and the JSON base year) of the same
+period, to the digits shown — scope table with dual scope 2 and ±, ISO categories, biogenic
+line, avoided emissions under every baseline; the PDF is a real PDF whose text (pdftotext)
+carries, in French, the scope table, the ISO category table, both scope 2 methods, the
+biogenic line, the ± column, the GWP set and the base-year comparison with its reason.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from api.access.tokens import TokenRole
+from api.accounting.baselines import shipped_baselines
 from api.accounting.rollups import run_rollups
 from api.reports.html import (
     BAND_COLOUR,
@@ -137,9 +141,9 @@ RECORDS: dict[str, list[dict[str, Any]]] = {
          "received_at": "2026-06-01T09:00:00+02:00"}],
     "/baselines": [
         {"name": "fuel-oil-dehydrator", "equipment_kind": "dryer", "output": "t_dry_matter",
-         "activity_per_output": 400, "activity_unit": "L", "factor_id": "fuel-oil-domestic-volume",
+         "activity_per_output": 400, "activity_unit": "L", "factor_id": "fuel-oil-combustion-l",
          "description": "industrial dehydrator, ~0.4 L fuel oil per kg of dehydrated product",
-         "source": "FACTS.md process references"}],
+         "source": "docs/sources.md#baseline-lucerne-historical"}],
 }
 
 
@@ -207,13 +211,30 @@ def _expected(indicators: dict[str, dict[str, Any]]) -> dict[str, tuple[float, i
     found: dict[str, tuple[float, int]] = {}
     for eq, body in indicators.items():
         ghg = body["ghg"]
-        found[f"{eq}.ghg.scope1_co2e_kg"] = (ghg["scope1_co2e_kg"], CO2E_DIGITS)
-        found[f"{eq}.ghg.scope2_co2e_kg"] = (ghg["scope2_co2e_kg"], CO2E_DIGITS)
-        found[f"{eq}.ghg.total_co2e_kg"] = (ghg["scope1_co2e_kg"] + ghg["scope2_co2e_kg"],
-                                            CO2E_DIGITS)
+        for key in ("scope1_co2e_kg", "scope2_location_co2e_kg", "scope2_market_co2e_kg",
+                    "scope3_co2e_kg", "biogenic_co2_kg"):
+            found[f"{eq}.ghg.{key}"] = (ghg[key], CO2E_DIGITS)
+        for listed in ("by_scope", "by_iso_category"):
+            for total in ghg[listed]:
+                path = f"{eq}.ghg.{listed}[{total['key']}]"
+                found[f"{path}.co2e_kg"] = (total["co2e_kg"], CO2E_DIGITS)
+                found[f"{path}.uncertainty_kg"] = (total["uncertainty_kg"], CO2E_DIGITS)
+                if total["uncertainty_pct"] is not None:
+                    found[f"{path}.uncertainty_pct"] = (total["uncertainty_pct"], 1)
+        # The inventory total (scope 2 location-based): scope 1 + scope 2 location + scope 3,
+        # its ± the root-sum-square of the lines' own ± (the lines outside it: market-based
+        # scope 2 and biogenic CO2).
+        inside = [x for x in ghg["lines"] if x["scope"] is not None and not x["biogenic"]
+                  and x["scope2_method"] != "market"]
+        found[f"{eq}.ghg.by_scope[total_location].co2e_kg"] = (
+            ghg["scope1_co2e_kg"] + ghg["scope2_location_co2e_kg"] + ghg["scope3_co2e_kg"],
+            CO2E_DIGITS)
+        found[f"{eq}.ghg.by_scope[total_location].uncertainty_kg"] = (
+            sum((x["uncertainty_kg"] or 0.0) ** 2 for x in inside) ** 0.5, CO2E_DIGITS)
         for avoided in ghg["avoided"]:
-            found[f"{eq}.ghg.avoided[{avoided['baseline']}].avoided_co2e_kg"] = (
-                avoided["avoided_co2e_kg"], CO2E_DIGITS)
+            for field in ("avoided_co2e_kg", "baseline_co2e_kg", "actual_co2e_kg"):
+                found[f"{eq}.ghg.avoided[{avoided['baseline']}].{field}"] = (
+                    avoided[field], CO2E_DIGITS)
         for source in body["energy"]["sources"]:
             key = f"{eq}.energy.sources[{source['source']}]"
             found[f"{key}.energy_kwh"] = (source["energy_kwh"], KWH_DIGITS)
@@ -222,6 +243,25 @@ def _expected(indicators: dict[str, dict[str, Any]]) -> dict[str, tuple[float, i
             found[f"{eq}.energy_used_kwh"] = (body["dryer"]["total_energy_kwh"], KWH_DIGITS)
             found[f"{eq}.energy_purchased_kwh"] = (body["dryer"]["purchased_energy_kwh"],
                                                    KWH_DIGITS)
+    return found
+
+
+def _indicators(client: TestClient, period: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The JSON indicators of each machine; the dryer's with its avoided emissions under
+    every baseline (the stored one and the shipped historical and current ones)."""
+    found = {}
+    for eq in ("dryer", "freezer", "packaging"):
+        got = client.get(f"/sites/{SITE}/equipment/{eq}/indicators", params=period)
+        assert got.status_code == 200, got.text
+        found[eq] = got.json()
+    names = ["fuel-oil-dehydrator", *(b.name for b in shipped_baselines()
+                                      if b.equipment_kind == "dryer")]
+    for name in names:
+        got = client.get(f"/sites/{SITE}/equipment/dryer/indicators",
+                         params={**period, "baseline": name})
+        assert got.status_code == 200, got.text
+        found["dryer"]["ghg"]["avoided"] += got.json()["ghg"]["avoided"]
+    assert len(found["dryer"]["ghg"]["avoided"]) == len(names)
     return found
 
 
@@ -242,17 +282,14 @@ def test_report_renders_in_chromium_and_matches_the_json(
     assert not re.search(r"<script|<link|src=|url\(|https?://(?!www\.w3\.org/2000/svg)",
                          response.text)
 
-    indicators = {}
-    for eq in ("dryer", "freezer", "packaging"):
-        params = {**PERIOD, **({"baseline": "fuel-oil-dehydrator"} if eq == "dryer" else {})}
-        got = evaluator.get(f"/sites/{SITE}/equipment/{eq}/indicators", params=params)
-        assert got.status_code == 200, got.text
-        indicators[eq] = got.json()
+    indicators = _indicators(evaluator, PERIOD)
     # The data are what the test wrote: a wrong fill would make the comparison vacuous.
     dryer_grid = next(s for s in indicators["dryer"]["energy"]["sources"]
                       if s["source"] == "grid_import")
     assert dryer_grid["energy_kwh"] == pytest.approx(38.0)
-    assert indicators["freezer"]["ghg"]["scope1_co2e_kg"] == pytest.approx(1.2)
+    # 0.4 kg of R290 × GWP-100 0.02 (the AR5 set, default; propane is not in AR5's table
+    # 8.A.1, the project uses AR6's figure: docs/sources.md).
+    assert indicators["freezer"]["ghg"]["scope1_co2e_kg"] == pytest.approx(0.4 * 0.02)
 
     dom = _chromium(browser_dir, "--dump-dom", page.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
@@ -268,8 +305,10 @@ def test_report_renders_in_chromium_and_matches_the_json(
     for title in ("Synthèse énergie et gaz à effet de serre", "Énergie par source",
                   "Énergie spécifique par lot", "part du temps dans la plage",
                   "Empreinte des matériaux d'emballage", "Méthode et sources des facteurs",
-                  "Couverture des données", "electricity-fr-consumption-mix",
-                  "fuel-oil-domestic-volume", "pla-film", "gwp100-ar4-r290"):
+                  "Couverture des données", "electricity-fr-mix-generation",
+                  "fuel-oil-combustion-l", "pla-film", "gwp100-ar5-r290",
+                  "Inventaire des émissions de gaz à effet de serre",
+                  "Par scope (GHG Protocol)", "Comparaison à l'année de référence"):
         assert title in text, title
 
     shot = browser_dir / "report.png"
@@ -290,8 +329,31 @@ def test_report_renders_in_chromium_and_matches_the_json(
     assert len(counts) > 20  # text, grid lines, bars: not a blank page
 
 
+BASE_YEAR = f"/sites/{SITE}/equipment/freezer/base-year"
+TOP_UPS = f"/sites/{SITE}/equipment/freezer/refrigerant-top-ups"
+
+
+def _base_year(admin: TestClient) -> int:
+    """Base year 2025 of the freezer: one R134a top-up of 0.2 kg when it is set, another of
+    0.1 kg recorded afterwards (a datum of the base year added late). By hand, with the AR5
+    GWP-100 of HFC-134a, 1300 (IPCC AR5 WG1 table 8.A.1): frozen scope 1 = 0.2 × 1300 =
+    260 kgCO2e; recalculated = (0.2 + 0.1) × 1300 = 390 kgCO2e. Answers the late record's id."""
+    first = admin.post(TOP_UPS, json={"refrigerant": "R134a", "mass_kg": 0.2,
+                                      "at": "2025-05-01T09:00:00+02:00"})
+    assert first.status_code == 201, first.text
+    assert admin.put(BASE_YEAR, json={"year": 2025}).status_code == 200
+    late = admin.post(TOP_UPS, json={"refrigerant": "R134a", "mass_kg": 0.1,
+                                     "at": "2025-06-01T09:00:00+02:00"})
+    assert late.status_code == 201, late.text
+    body = admin.get(BASE_YEAR).json()
+    assert body["frozen"]["figures"]["ghg.scope1_co2e_kg"] == pytest.approx(260.0)
+    assert body["recalculated"]["figures"]["ghg.scope1_co2e_kg"] == pytest.approx(390.0)
+    return int(late.json()["id"])
+
+
 def test_report_pdf_in_french(filled: TestClient, make_client: Callable[..., TestClient],
                               tmp_path: Path) -> None:
+    late = _base_year(filled)
     response = _evaluator(filled, make_client).get(
         f"/sites/{SITE}/reports/evaluation", params={**PERIOD, "format": "pdf"})
     assert response.status_code == 200, response.text
@@ -309,6 +371,33 @@ def test_report_pdf_in_french(filled: TestClient, make_client: Callable[..., Tes
                           text=True, timeout=30, check=True).stdout
     assert "Rapport d'évaluation" in text
     assert "Synthèse énergie et gaz à effet de serre" in text
+    # Cells wrap and pdftotext spaces glyphs its own way: compare the reading-order text
+    # (no -layout) with every blank removed.
+    reading = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                             timeout=30, check=True).stdout
+    squeezed = "".join(reading.split())
+    for shown in (
+            # The scope table: scope 1, both scope 2 methods, scope 3 by category, totals, ±.
+            "Par scope (GHG Protocol)", "Scope 1 (émissions directes)",
+            "Scope 2, méthode « location-based »", "Scope 2, méthode « market-based »",
+            "Scope 3, catégorie 3 (amont de l'énergie)",
+            "Scope 3, catégorie 1 (matériaux achetés)", "Total (scope 2 « location-based »)",
+            "Total (scope 2 « market-based »)", "± kgCO2e", "± %",
+            # The biogenic line, outside the totals; the GWP set named.
+            "CO2 biogénique (hors totaux)", "GIEC AR5, à 100 ans",
+            # The ISO 14064-1 category table, with BEGES postes.
+            "Par catégorie ISO 14064-1 (postes de la méthode BEGES)", "Postes BEGES",
+            # The base-year comparison: original and recalculated side by side, the reason.
+            "Comparaison à l'année de référence", "Année de référence 2025",
+            "Année de réf. (original)", "Année de réf. (recalculée)",
+            f"enregistrement refrigerant_top_ups {late} ajouté depuis", "260,000", "390,000",
+            # Avoided emissions under both shipped baselines.
+            "Émissions évitées selon chaque scénario de référence", "historique", "actuel"):
+        assert "".join(shown.split()) in squeezed, shown
+    # Side by side: the base year's scope 1 row carries the original, then the recalculated.
+    row = next(line for line in text.splitlines()
+               if "Scope 1 (kgCO2e)" in line and "260,000" in line)
+    assert row.index("260,000") < row.index("390,000"), row
 
 
 def test_report_in_english_and_access(filled: TestClient,
@@ -317,7 +406,11 @@ def test_report_in_english_and_access(filled: TestClient,
     english = filled.get(url, params={**PERIOD, "lang": "en"})
     assert english.status_code == 200, english.text
     assert "Energy and greenhouse gas summary" in english.text
-    assert "Synthèse" not in english.text
+    for title in ("By scope (GHG Protocol)", "By ISO 14064-1 category (BEGES method postes)",
+                  "Biogenic CO2 (outside the totals)", "Base-year comparison",
+                  "Avoided emissions under each baseline", "IPCC AR5, 100-year"):
+        assert title in english.text, title
+    assert "Synthèse" not in english.text and "Inventaire" not in english.text
     operator = make_client(role=TokenRole.OPERATOR)
     assert operator.get(url, params=PERIOD).status_code == 403
     assert make_client(role=None).get(url, params=PERIOD).status_code == 401

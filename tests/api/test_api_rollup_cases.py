@@ -100,7 +100,7 @@ def test_export_names_each_part_of_a_split_activity(
     rows = [row for row in csv.DictReader(io.StringIO(response.text))
             if row["indicator"] == "ghg.scope2.electric_energy"]
     assert sorted((row["factor_version"], float(row["value"])) for row in rows) == [
-        ("2022", pytest.approx(386.88)), ("2023", pytest.approx(139.2))]
+        ("2022", pytest.approx(251.472)), ("2023", pytest.approx(94.56))]
     methods = {row["factor_version"]: row["method"] for row in rows}
     assert "2022-11-30T23:00:00+00:00/2022-12-31T23:00:00+00:00 (75.6% of" in methods["2022"]
     assert "(24.4% of the activity)" in methods["2023"]

@@ -52,7 +52,8 @@ def test_indicator_case(case_file: Path, influx: InfluxClient,
     _check(body, case["expected"], "period")
     for route, expected in case.get("also", {}).items():
         response = client.get(f"{base}/{route}", params={
-            k: v for k, v in case["request"].items() if k in ("baseline", "nominal_rate_upm")})
+            k: v for k, v in case["request"].items()
+            if k in ("baseline", "nominal_rate_upm", "gwp")})
         assert response.status_code == 200, (route, response.text)
         _check(response.json(), expected, route)
 

@@ -98,7 +98,7 @@ def _record_batch(url: str, *, started: datetime) -> None:
         with sessions(engine)() as db:
             db.add(Baseline(name="test-freezer", equipment_kind="freezer", output="kg_frozen",
                             activity_per_output=0.1, activity_unit="kWh",
-                            factor_id="electricity-fr-consumption-mix",
+                            factor_id="electricity-fr-mix-generation",
                             description="test reference freezer", source="test"))
             db.add(Batch(site="ariege", equipment="freezer", product="test",
                          started_at=started, ended_at=datetime.now(UTC) - timedelta(seconds=1),

@@ -44,7 +44,7 @@ def test_dryer_dries_a_batch_to_15_percent(seed: int) -> None:
     assert all(b <= a + 1e-9 for a, b in itertools.pairwise(moisture))
     done = next(s for s in samples if s["batch_number"] == 1 and s["batch_state"] == 2)
     assert 14.5 <= done["hay_moisture_pct"] <= 15.0
-    # Water removed, on a wet basis (FACTS.md): m_in x (1 - (1 - w_in) / (1 - w_out)).
+    # Water removed, on a wet basis (dry-matter balance): m_in x (1 - (1 - w_in) / (1 - w_out)).
     w_out = done["hay_moisture_pct"] / 100
     expected_kg = fresh_kg * (1 - (1 - w_in) / (1 - w_out))
     assert done["water_evaporated_kg"] == pytest.approx(expected_kg, rel=1e-6)
