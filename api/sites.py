@@ -9,6 +9,7 @@ from telemetry.errors import ConfigError
 from telemetry.loader import load_gateway_config
 from telemetry.roles import ROLES, Role
 from telemetry.site import EquipmentKind
+from telemetry.template import MqttField, RegisterPoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +19,9 @@ class SensorInfo:
     unit: str
     device: str
     attributes: dict[str, str]
+    # The template's register data type (`float32`, `uint32`…), None for an MQTT field: a
+    # counter's resolution, hence part of its uncertainty, depends on it.
+    data_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +36,10 @@ class EquipmentInfo:
 
     def with_role(self, role: str) -> list[SensorInfo]:
         return [s for s in self.sensors if s.role.name == role]
+
+
+def _data_type(point: RegisterPoint | MqttField) -> str | None:
+    return str(point.data_type) if isinstance(point, RegisterPoint) else None
 
 
 class SiteRegistry:
@@ -58,7 +66,8 @@ class SiteRegistry:
                     SensorInfo(id=s.id, role=ROLES[s.role],
                                unit=s.unit if s.unit is not None
                                else config.point_of(d, s).unit,
-                               device=d.id, attributes=dict(s.attributes))
+                               device=d.id, attributes=dict(s.attributes),
+                               data_type=_data_type(config.point_of(d, s)))
                     for d in config.devices if d.equipment == eq.id for s in d.sensors)
                 found[(config.site, eq.id)] = EquipmentInfo(id=eq.id, kind=eq.kind, name=eq.name,
                                              site=config.site, gateway=config.gateway,

@@ -284,9 +284,10 @@ def _activity_uncertainty(inputs: Inputs, figure: SourceEnergy,
 
 def _counter_uncertainty(inputs: Inputs, sensor: SensorInfo, increase: float,
                          period: Period) -> float:
-    """Class error, plus the register's resolution where the site says it is a float32
-    (`data_type` attribute): the step near the counter's value at the end of the period."""
-    data_type = sensor.attributes.get("data_type")
+    """Class error, plus the register's resolution where the counter is a float32 (the
+    template's data type, or a `data_type` attribute of the sensor for a counter the template
+    does not describe): the step near the counter's value at the end of the period."""
+    data_type = sensor.attributes.get("data_type") or sensor.data_type
     magnitude = None
     if data_type == "float32":
         samples, _ = inputs.store.counter_samples(

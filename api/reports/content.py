@@ -4,7 +4,7 @@ Every figure of the report is a field of an `IndicatorsOut` computed by
 `api.accounting.indicators.compute` (the code behind `GET …/indicators`), or the same evidence
 (`api.accounting.evidence`) asked over a day or a month of the period for the charts. Nothing is
 recomputed by a formula of its own, so the report and the JSON agree to the last digit the
-report shows. The base-year comparison is `api.records.base_years` (the code of
+report shows. The base-year comparison is `api.accounting.base_year` (the code of
 `GET …/base-year`); avoided emissions are computed under every baseline of a machine's kind,
 shipped (`api/data/baselines.yaml`: historical and current) and stored. The inventory totals
 come from `ghg.by_scope` when the api gives them, else from the lines by the api's own rule
@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from api.accounting.base_year import BaseYearOut, compute_year, view
 from api.accounting.baselines import shipped_baselines
 from api.accounting.evidence import RAW_LIMIT, Evidence, RawEvidence, RollupEvidence
 from api.accounting.factors import FactorTable
@@ -28,7 +29,7 @@ from api.accounting.gwp import GwpTable
 from api.accounting.indicators import IndicatorError, Inputs, compute
 from api.accounting.references import References
 from api.periods import Period, explicit_period
-from api.records.base_years import BaseYearOut, compute_year, find, view
+from api.records.base_years import find
 from api.records.live import is_live, live
 from api.records.tables import Baseline, Batch
 from api.schemas import GhgOut, GhgTotal, IndicatorsOut

@@ -7,7 +7,7 @@ import math
 from html import escape
 from zoneinfo import ZoneInfo
 
-from api.records.base_years import BaseYearOut
+from api.accounting.base_year import BaseYearOut
 from api.reports.charts import Series, bar_chart, column_chart
 from api.reports.content import MachineReport, Report, inventory_totals
 from api.reports.language import Lang, number, say

@@ -8,20 +8,19 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 
-from api.accounting.indicators import IndicatorError, Inputs
-from api.deps import ADMIN_ONLY, Caller, Db, Equipment, Factors, Gwp, Settings, Store
-from api.periods import Period, PeriodError
-from api.records.base_years import (
-    BaseYear,
+from api.accounting.base_year import (
     BaseYearIn,
     BaseYearOut,
     Snapshot,
     compute_year,
-    find,
     reasons_between,
     view,
     year_period,
 )
+from api.accounting.indicators import IndicatorError, Inputs
+from api.deps import ADMIN_ONLY, Caller, Db, Equipment, Factors, Gwp, Settings, Store
+from api.periods import Period, PeriodError
+from api.records.base_years import BaseYear, find
 from api.routes.indicators import make_inputs
 from api.sites import EquipmentInfo
 
