@@ -6,13 +6,27 @@ with its own router; this package gathers them into `router`, which `api.app` mo
 
 from fastapi import APIRouter
 
-from api.console import alerts, auth, indicators, language, missing, overview, records, users
+from api.console import (
+    alerts,
+    auth,
+    base_year,
+    contracts,
+    indicators,
+    language,
+    missing,
+    overview,
+    records,
+    users,
+)
 
 router = APIRouter(include_in_schema=False)
 router.include_router(language.router)
 router.include_router(auth.router)
 router.include_router(users.router)
 router.include_router(missing.router)
+# Before records: its `/registres/{site}/{equipment}/{kind}` would take the contracts' paths.
+router.include_router(contracts.router)
+router.include_router(base_year.router)
 router.include_router(records.router)
 router.include_router(overview.router)
 router.include_router(indicators.router)
