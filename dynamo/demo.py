@@ -7,6 +7,7 @@ Everything listens on 127.0.0.1; broker and database are private instances in `w
 from __future__ import annotations
 
 import functools
+import json
 import os
 import secrets
 import shutil
@@ -100,8 +101,10 @@ def run_demo(*, api_port: int, speed: float, workdir: Path) -> None:
                     [*dynamo, *args], env={**env, **extra}, stdout=log,
                     stderr=subprocess.STDOUT, start_new_session=True)
 
+        meters = workdir / "meters.json"
+        meters.write_text(json.dumps(history.meters))
         spawn("simulators", ["simulate", "--machine", "all", "--port-base", str(base),
-                             "--speed", str(speed)])
+                             "--speed", str(speed), "--meters", str(meters)])
         spawn("collector", ["collector", "run", "--dead-letters",
                             str(workdir / "collector" / "dead-letters.sqlite")],
               DYNAMO_MQTT_USERNAME="collector", DYNAMO_MQTT_PASSWORD=users["collector"])
@@ -205,7 +208,9 @@ class History:
 
     points: dict[str, int] = field(default_factory=dict)
     batches: list[SimulatedBatch] = field(default_factory=list)
-    resets: list[str] = field(default_factory=list)  # meters that drop at the live start
+    # Where each machine's cumulative meters ended: the live simulators start from there
+    # (`dynamo simulate --meters`), so no meter drops at the demo's start.
+    meters: dict[str, dict[str, float]] = field(default_factory=dict)
     # The last reading's time: a campaign ending exactly there reads the history's own last
     # meter values, not an interpolation towards the live ones.
     end: datetime | None = None
@@ -237,9 +242,9 @@ def seed_history(*, influx_url: str, database: str, end: datetime,
     (`gateway.reading.make_reading`) and turned into line protocol by the collector's
     (`collector.points.telemetry_lines`): the same points, without MQTT. The batches the
     machines ran (loads and ends of the dryer's cell and the freezer's cabinet, the line's
-    shifts) are returned so the demo's records match the readings. Meters are shifted to end
-    where the live simulators' start (`_meter_offsets`). The physics is stepped first (at most
-    `HISTORY_STEP_S`), then encoded: about 15 s for a week on the development machine.
+    shifts) are returned so the demo's records match the readings, and the meters' last
+    values, from which the live simulators continue (`_meters`). The physics is stepped first
+    (at most `HISTORY_STEP_S`), then encoded: about 15 s for a week on the development machine.
     """
     from collector.points import telemetry_lines
     from gateway.reading import make_reading
@@ -277,7 +282,6 @@ def seed_history(*, influx_url: str, database: str, end: datetime,
                 read = [(sensor, point) for sensor in device.sensors
                         if isinstance(point := config.point_of(device, sensor), RegisterPoint)]
                 devices.append((device, sources, read))
-            initial = dict(model.values())  # the live simulator's meters start here
             tracker = _BatchTracker(machine, SITE_TIMEZONE)
             states: list[tuple[float, Mapping[str, float]]] = []
             for step in range(1, steps + 1):
@@ -287,16 +291,13 @@ def seed_history(*, influx_url: str, database: str, end: datetime,
                 tracker.observe(values, datetime.fromtimestamp(wall_s, UTC))
             history.end = datetime.fromtimestamp(states[-1][0], UTC)
             history.batches += tracker.batches_ended()
-            offsets = _meter_offsets(model, devices, initial, states,
-                                     history.resets)
+            history.meters[machine] = _meters(model, devices, states[-1][1])
             lines: list[str] = []
             written = 0
             for step, (wall_s, values) in enumerate(states, start=1):
-                shifted = {**values, **{name: values[name] + offset
-                                        for name, offset in offsets.items()}}
                 for device, sources, read in devices:
                     raw: dict[str, float | str | bool] = {
-                        point.key: _register_value(point, sources[point.key](shifted))
+                        point.key: _register_value(point, sources[point.key](values))
                         for _, point in read}
                     message = Telemetry(
                         site=config.site, gateway=config.gateway, equipment=device.equipment,
@@ -316,35 +317,18 @@ def seed_history(*, influx_url: str, database: str, end: datetime,
     return history
 
 
-def _meter_offsets(model: Any, devices: list[Any], initial: Mapping[str, float],
-                   states: list[tuple[float, Mapping[str, float]]],
-                   resets: list[str]) -> dict[str, float]:
-    """How much to shift each meter of the history so that it ends at the value the live
-    simulator's meter starts from (`initial`: same model, same seed): the live readings
-    then continue the history without a drop the api would count as a meter reset.
-
-    Early in the week such a meter may read below zero (the live meters start at a few
-    hundred); an unsigned register cannot show that, so a meter in one keeps its own values
-    when the week used more than the live meter starts at, and the api sees one reset at the
-    demo's start (named in `resets`)."""
+def _meters(model: Any, devices: list[Any], last: Mapping[str, float]) -> dict[str, float]:
+    """The last value of each cumulative meter a sensor of the site reads (counter roles)."""
     from telemetry.roles import ROLES, Kind
 
-    first, last = states[0][1], states[-1][1]
-    offsets: dict[str, float] = {}
-    for device, _, read in devices:
-        for sensor, point in read:
+    meters: dict[str, float] = {}
+    for _, _, read in devices:
+        for sensor, _ in read:
             role = ROLES.get(sensor.role)
             name = model.variable_for(role=sensor.role, attributes=sensor.attributes)
-            if role is None or role.kind is not Kind.COUNTER or name is None or name in offsets:
-                continue
-            offset = initial[name] - last[name]
-            signed = point.data_type in (DataType.FLOAT32, DataType.FLOAT64, DataType.INT16,
-                                         DataType.INT32, DataType.INT64)
-            if signed or first[name] + offset >= 0:
-                offsets[name] = offset
-            else:
-                resets.append(f"{device.equipment} {sensor.id}")
-    return offsets
+            if role is not None and role.kind is Kind.COUNTER and name is not None:
+                meters[name] = last[name]
+    return meters
 
 
 class _BatchTracker:
@@ -529,8 +513,6 @@ def _announce_console(port: int, seeded: list[str], logins: dict[str, str], hist
     console = f"http://127.0.0.1:{port}/"
     lines = "\n".join(f"                   {line}" for line in seeded)
     points = sum(history.points.values())
-    resets = (f"\n                   meters that restart at the demo's start: "
-              f"{', '.join(history.resets)}") if history.resets else ""
     dryer = campaigns.get("dryer")
     week = (f"{console}indicateurs/ariege/dryer?periode=campaign&campagne={dryer}"
             if dryer else f"{console}indicateurs/ariege/dryer?periode=month")
@@ -539,7 +521,7 @@ def _announce_console(port: int, seeded: list[str], logins: dict[str, str], hist
                    operateur / {logins['operateur']}   (site ariege, operator)
   history          seeded by the demo: {points:,} readings over {HISTORY_DAYS} days, one every
                    {HISTORY_SAMPLE_S} s per sensor, from the simulators' own physics
-                   ({history.seconds:.0f} s){resets}
+                   ({history.seconds:.0f} s); the live meters continue from it
   records seeded   the week the history shows (the machines' own batches, in a closed
                    campaign "{CAMPAIGN}" per machine; material lots, a refrigerant top-up,
                    a fuel delivery):

@@ -37,6 +37,16 @@ class MachineModel(ABC):
             raise ValueError("start must be timezone-aware")
         self.elapsed_s = 0.0
 
+    def continue_meters(self, meters: Mapping[str, float]) -> None:
+        """Start the cumulative meters named in `meters` from those values (e.g. where a
+        recorded history ended), so that a meter never drops between the two; each keeps its
+        own type (a count stays an integer)."""
+        known = self.values()
+        for name, value in meters.items():
+            if name not in known:
+                raise ValueError(f"{self.name} has no variable {name!r}")
+            setattr(self, name, type(getattr(self, name))(value))
+
     @property
     def now(self) -> datetime:
         """Simulated date and time."""

@@ -287,6 +287,7 @@ def run(
     duration_s: float | None = None,
     status_every_s: float | None = 60.0,
     on_started: Callable[[Mapping[str, int]], None] | None = None,
+    meters: Mapping[str, Mapping[str, float]] | None = None,
 ) -> None:
     """Serve in the foreground until interrupted (Ctrl-C, SIGTERM) or `duration_s` has passed.
 
@@ -294,6 +295,8 @@ def run(
     (`port_base=0`: free ports), else the port in the machine's gateway configuration (15020,
     15021, 15022 unless DYNAMO_<MACHINE>_SIM_PORT says otherwise). `machine` ("dryer",
     "freezer", "packaging" or "all") is a shorthand for `machines`, as a command line gives it.
+    `meters[machine]` gives the values its cumulative meters start from
+    (`MachineModel.continue_meters`).
     """
     if machine is not None:
         machines = MACHINES if machine == "all" else (machine,)
@@ -310,7 +313,11 @@ def run(
         else:
             chosen[machine] = _config_port(loaded[machine])
     clock = SimClock(speed=speed)
-    simulations = {m: Simulation(MODELS[m](seed=seed, start=start), clock=clock) for m in names}
+    models = {m: MODELS[m](seed=seed, start=start) for m in names}
+    for m, values in (meters or {}).items():
+        if m in models:
+            models[m].continue_meters(values)
+    simulations = {m: Simulation(model, clock=clock) for m, model in models.items()}
 
     def started(bound: Mapping[str, int]) -> None:
         for machine, port in bound.items():

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -23,10 +24,13 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from api.console.auth import CurrentPerson
-from api.console.render import page
+from api.console.i18n import Lang, translate
+from api.console.render import _moment as moment
+from api.console.render import lang_of, page
 from api.deps import Db
 from api.records.live import live
 from api.records.tables import Batch, MaterialLot
+from api.reports.language import number
 from api.settings import ApiSettings
 from api.sites import EquipmentInfo, SiteRegistry
 from api.store import ReadingsStore
@@ -82,12 +86,6 @@ class Item:
     link: str
     record_id: int | None = None
     label: str = ""  # the batch's product, the lot's material
-
-
-@dataclass(frozen=True, slots=True)
-class EquipmentTodo:
-    equipment: EquipmentInfo
-    items: list[Item]
 
 
 def running_spans(samples: Sequence[tuple[int, float]], *, start_ms: int, end_ms: int,
@@ -222,9 +220,26 @@ def _at(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
+States = tuple[list[tuple[int, float]], frozenset[int]]
+
+
+def run_states(*, store: ReadingsStore, equipment: EquipmentInfo, now: datetime,
+               max_gap: timedelta, around: timedelta) -> States | None:
+    """The running-state readings `todo` checks against the batches (`state_changes` over the
+    look-back), or None for a machine without a run rule or its sensor."""
+    run_rule = RUN_RULES.get(equipment.kind.value)
+    sensors = equipment.with_role(run_rule.role) if run_rule else []
+    if not sensors:
+        return None
+    return state_changes(store, site=equipment.site, sensor=sensors[0].id,
+                         start=now - LOOKBACK, end=now, around=around,
+                         max_gap_ms=int(max_gap.total_seconds() * 1000))
+
+
 def todo(*, db: Session, store: ReadingsStore, equipment: EquipmentInfo, now: datetime,
-         max_gap: timedelta, around: timedelta) -> list[Item]:
-    """Everything `equipment` lacks for its figures, oldest first."""
+         max_gap: timedelta, around: timedelta, states: States | None = None) -> list[Item]:
+    """Everything `equipment` lacks for its figures, oldest first; `states` are its
+    `run_states` when already read (read here otherwise)."""
     eq = equipment
     kind = eq.kind.value
     rules = [rule for rule in FIELD_RULES if kind in rule.equipment_kinds]
@@ -256,13 +271,13 @@ def todo(*, db: Session, store: ReadingsStore, equipment: EquipmentInfo, now: da
                                   link=_form(eq, "material-lots", "nouveau", material=material,
                                              received_at=local_input(first, eq.timezone))))
     run_rule = RUN_RULES.get(kind)
-    sensors = eq.with_role(run_rule.role) if run_rule else []
-    if run_rule and sensors:
+    if states is None:
+        states = run_states(store=store, equipment=eq, now=now, max_gap=max_gap,
+                            around=around)
+    if run_rule and states is not None:
         start = now - LOOKBACK
         max_gap_ms = int(max_gap.total_seconds() * 1000)
-        samples, joined = state_changes(store, site=eq.site, sensor=sensors[0].id,
-                                        start=start, end=now, around=around,
-                                        max_gap_ms=max_gap_ms)
+        samples, joined = states
         spans = running_spans(samples, start_ms=_ms(start), end_ms=_ms(now),
                               max_gap_ms=max_gap_ms, running=run_rule.running, joined=joined)
         all_batches = list(db.scalars(
@@ -281,18 +296,45 @@ def _registry(request: Request) -> SiteRegistry:
     return registry
 
 
+def _shown(items: list[Item], eq: EquipmentInfo, lang: Lang) -> list[dict[str, Any]]:
+    """Each item's sentences, formatted here once: Jinja calling three translations and two
+    dates per item costs more than the list's queries when a backlog holds hundreds."""
+    zone = ZoneInfo(eq.timezone)
+    out = []
+    for item in items:
+        parts = []
+        if item.rule == RUN_RULE and item.start and item.end:
+            hours = (item.end - item.start).total_seconds() / 3600
+            parts.append(translate("missing.run", lang,
+                                   hours=number(hours, digits=1, lang=lang)))
+        elif item.record_id:
+            parts.append(translate("missing.batch", lang, id=item.record_id)
+                         + (f" · {item.label}" if item.label else ""))
+        if item.start:
+            parts.append(translate("missing.from_to", lang,
+                                   start=moment(item.start, lang, zone),
+                                   end=moment(item.end, lang, zone)))
+        out.append({"item": item, "detail": " · ".join(parts),
+                    "text": translate(f"missing.rule_{item.rule}", lang, label=item.label)})
+    return out
+
+
 @router.get("/a-completer", response_class=HTMLResponse)
 def missing_page(request: Request, person: CurrentPerson, db: Db,
                  registry: Annotated[SiteRegistry, Depends(_registry)]) -> HTMLResponse:
     settings: ApiSettings = request.app.state.settings
     store: ReadingsStore = request.app.state.store
     now = datetime.now(UTC)
-    todos = [EquipmentTodo(equipment=eq, items=todo(
-                 db=db, store=store, equipment=eq, now=now,
-                 max_gap=timedelta(seconds=settings.integral_max_gap_s),
-                 around=timedelta(seconds=settings.boundary_lookaround_s)))
-             for (site, _), eq in sorted(registry.equipment.items()) if person.may_see(site)]
-    return page(request, "missing.html", nav="missing", todos=todos,
-                hours=lambda item: (item.end - item.start).total_seconds() / 3600
-                if item.start and item.end else None,
-                zone=lambda eq: ZoneInfo(eq.timezone))
+    lang = lang_of(request)
+    max_gap = timedelta(seconds=settings.integral_max_gap_s)
+    around = timedelta(seconds=settings.boundary_lookaround_s)
+    shown = [eq for (site, _), eq in sorted(registry.equipment.items()) if person.may_see(site)]
+    # The machines' state readings at once (InfluxDB answers them in parallel); the database
+    # session stays in this thread.
+    with ThreadPoolExecutor(max_workers=max(1, min(len(shown), 8))) as pool:
+        states = list(pool.map(lambda eq: run_states(store=store, equipment=eq, now=now,
+                                                     max_gap=max_gap, around=around), shown))
+    todos = [(eq, _shown(todo(db=db, store=store, equipment=eq, now=now, max_gap=max_gap,
+                              around=around, states=found), eq, lang))
+             for eq, found in zip(shown, states, strict=True)]
+    return page(request, "missing.html", nav="missing", todos=todos)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -16,11 +17,16 @@ import click
 @click.option("--speed", default=1.0, show_default=True, type=float,
               help="simulated seconds per wall second")
 @click.option("--seed", default=42, show_default=True, type=int)
-def simulate(machine: str, host: str, port_base: int, speed: float, seed: int) -> None:
+@click.option("--meters", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSON {machine: {variable: value}}: where the cumulative meters start")
+def simulate(machine: str, host: str, port_base: int, speed: float, seed: int,
+             meters: Path | None) -> None:
     """Serve simulated equipment over Modbus TCP until stopped."""
     from simulators import run
 
-    run(machine=machine, host=host, port_base=port_base, speed=speed, seed=seed)
+    start_meters = json.loads(meters.read_text(encoding="utf-8")) if meters else None
+    run(machine=machine, host=host, port_base=port_base, speed=speed, seed=seed,
+        meters=start_meters)
 
 
 @click.command()
