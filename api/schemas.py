@@ -11,7 +11,6 @@ from pydantic import (
     Field,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from api.periods import PeriodError, check_moment
@@ -590,6 +589,10 @@ class FreezerOut(BaseModel):
         default=None, description="time covered by cabinet readings, the share's denominator")
     door_open_s: float | None
     refrigerant_leak_co2e_kg: float
+    refrigerant_charge_tco2e: float | None = Field(
+        default=None, description="the system's charge × the fluid's GWP-100 of IPCC AR4, in "
+                                  "tonnes: the figure the EU F-gas Regulation's thresholds use, "
+                                  "whatever GWP set the emissions use")
 
 
 class MaterialOut(BaseModel):
@@ -644,21 +647,26 @@ class ElectricityContractIn(BaseModel):
     factor_source: str = Field(min_length=3, max_length=2000,
                                description="where the supplier disclosed it (document, year)")
     guarantees_of_origin: bool = False
-    certificate_ref: str | None = Field(default=None, max_length=200)
+    # Checked even when absent: guarantees of origin need it.
+    certificate_ref: str | None = Field(default=None, max_length=200, validate_default=True)
     valid_from: datetime
     valid_to: datetime | None = Field(default=None, description="exclusive; empty: open-ended")
     notes: str = Field(default="", max_length=5000)
-    version: int | None = Field(default=None, description="on PUT: the version edited")
 
-    @model_validator(mode="after")
-    def _consistent(self) -> ElectricityContractIn:
-        if self.valid_from.tzinfo is None or (self.valid_to and self.valid_to.tzinfo is None):
-            raise ValueError("times need a time zone")
-        if self.valid_to is not None and self.valid_to <= self.valid_from:
-            raise ValueError("valid_to must be after valid_from")
-        if self.guarantees_of_origin and not self.certificate_ref:
-            raise ValueError("guarantees of origin need their certificate reference")
-        return self
+    _from = field_validator("valid_from")(_aware)
+
+    @field_validator("certificate_ref")
+    @classmethod
+    def _certificate(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("guarantees_of_origin") and not value:
+            raise rule("required_for_kind", field="certificate_ref",
+                       kind="contract with guarantees of origin")
+        return value
+
+    @field_validator("valid_to")
+    @classmethod
+    def _to(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        return _after(value, info, "valid_from")
 
 
 class ElectricityContractOut(BaseModel):

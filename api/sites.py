@@ -8,7 +8,7 @@ from pathlib import Path
 from telemetry.errors import ConfigError
 from telemetry.loader import load_gateway_config
 from telemetry.roles import ROLES, Role
-from telemetry.site import EquipmentKind
+from telemetry.site import EquipmentKind, RefrigerantCharge
 from telemetry.template import MqttField, RegisterPoint
 
 
@@ -33,6 +33,7 @@ class EquipmentInfo:
     gateway: str
     sensors: tuple[SensorInfo, ...]
     timezone: str = "Europe/Paris"  # the site's, for calendar periods
+    refrigerant: RefrigerantCharge | None = None  # a refrigeration system's fluid and charge
 
     def with_role(self, role: str) -> list[SensorInfo]:
         return [s for s in self.sensors if s.role.name == role]
@@ -71,7 +72,8 @@ class SiteRegistry:
                     for d in config.devices if d.equipment == eq.id for s in d.sensors)
                 found[(config.site, eq.id)] = EquipmentInfo(id=eq.id, kind=eq.kind, name=eq.name,
                                              site=config.site, gateway=config.gateway,
-                                             sensors=sensors, timezone=config.timezone)
+                                             sensors=sensors, timezone=config.timezone,
+                                             refrigerant=eq.refrigerant)
         if issues:
             raise ConfigError(issues)
         return cls(found)

@@ -24,10 +24,18 @@ class EquipmentKind(StrEnum):
     OTHER = "other"
 
 
+class RefrigerantCharge(_Strict):
+    """The refrigerant a system holds: the F-gas Regulation states a charge in tCO2e."""
+
+    fluid: str = Field(min_length=1, max_length=20, description="e.g. R290, R452A")
+    charge_kg: float = Field(gt=0, description="the system's nameplate charge")
+
+
 class Equipment(_Strict):
     id: Ident
     kind: EquipmentKind
     name: str = ""
+    refrigerant: RefrigerantCharge | None = None
 
 
 class TcpConnection(_Strict):

@@ -518,7 +518,26 @@ def _freezer(inputs: Inputs, *, kwh: dict[str, float], batches: list[Batch], ghg
                       kwh_per_kg_frozen=_per(electricity, frozen), core_freezing=cores,
                       band_min_c=low, band_max_c=high, share_of_time_in_band=share,
                       band_known_s=in_band.known_ms / 1000 if in_band else None,
-                      door_open_s=door, refrigerant_leak_co2e_kg=leak)
+                      door_open_s=door, refrigerant_leak_co2e_kg=leak,
+                      refrigerant_charge_tco2e=_charge_tco2e(inputs, notes))
+
+
+# The EU F-gas Regulation expresses a system's charge in tonnes of CO2e with the GWPs of its
+# annexes, which are IPCC AR4's (docs/sources.md#fgas-2014-annexes), whatever set the
+# inventory's emission figures use.
+FGAS_GWP_REPORT = "AR4"
+
+
+def _charge_tco2e(inputs: Inputs, notes: list[str]) -> float | None:
+    charge = inputs.equipment.refrigerant
+    if charge is None:
+        return None
+    try:
+        gwp, _ = inputs.gwp.gwp(charge.fluid, report=FGAS_GWP_REPORT)
+    except LookupError as exc:
+        notes.append(f"refrigerant charge: {exc}")
+        return None
+    return charge.charge_kg * gwp / 1000
 
 
 def _counter(inputs: Inputs, role: str, period: Period) -> float | None:

@@ -1,18 +1,19 @@
 """Electricity supply contracts of a site in the console (market-based scope 2): list, create,
-edit and void, at `/registres/{site}/contrats-electricite`.
+edit, void and history, at `/registres/{site}/contrats-electricite`.
 
-Nothing is checked twice: the form becomes the api's `ElectricityContractIn` (its rules, its
-messages next to the field through `api.records.validation.field_errors`), and the lookups,
-the edit (version, 409 on a race) and the void are the functions of `api.routes.contracts`.
-Only the insert is written here, because it carries the form's idempotency key (a double
-click stores one contract). Dates are whole days in the site's time zone: the form asks for
-the last day included, stored as the next local midnight (`valid_to` is exclusive).
+Nothing is checked twice: every write goes through the records service (`api.records.service`,
+kind `electricity_contracts`, owned by the site), as the api's do: the rules of
+`ElectricityContractIn` with their messages next to the field (`field_errors`), the version
+(an edit that races another is refused), the form's idempotency key (a double click stores
+one contract) and the audit trail, shown by the history page. Dates are whole days in the
+site's time zone: the form asks for the last day included, stored as the next local midnight
+(`valid_to` is exclusive).
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -20,20 +21,21 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.access.people import Person
 from api.access.tokens import Principal, TokenRole
 from api.console.auth import ConsoleRefusal, CsrfChecked, CurrentPerson
 from api.console.i18n import Lang, translate
+from api.console.records import shown, who
 from api.console.render import lang_of, page
 from api.deps import IDENT, Db, Registry
+from api.records import service
 from api.records.contracts import ElectricityContract
+from api.records.kinds import ELECTRICITY_CONTRACTS as KIND
+from api.records.service import RecordInvalid, RecordNotFound, VersionConflict
 from api.records.validation import FORM, field_errors
 from api.routes import contracts as contract_routes
-from api.schemas import ElectricityContractIn
 from api.sites import SiteRegistry
 
 router = APIRouter()
@@ -42,14 +44,6 @@ _BASE = "/registres/{site}/contrats-electricite"
 _Site = Annotated[str, Path(pattern=IDENT)]
 FIELDS = ("supplier", "product", "factor_kg_per_kwh", "factor_source", "guarantees_of_origin",
           "certificate_ref", "valid_from", "valid_to", "notes")
-
-# The rules `ElectricityContractIn` checks across fields raise a plain ValueError (no field in
-# its location): its text → the field the person must fix and the console's message key.
-_MODEL_RULES = {
-    "valid_to must be after valid_from": ("valid_to", "contracts.end_before_start"),
-    "guarantees of origin need their certificate reference": (
-        "certificate_ref", "contracts.certificate_needed"),
-}
 
 
 def may_write(person: Person) -> bool:
@@ -77,9 +71,11 @@ def _checked_site(request: Request, registry: SiteRegistry, person: Person, site
 
 def _row(request: Request, db: Session, site: str, contract_id: int) -> ElectricityContract:
     try:
-        return contract_routes._one(db, site, contract_id)
-    except HTTPException:
+        row = service.get(db, KIND, contract_id, equipment=site)
+    except RecordNotFound:
         raise ConsoleRefusal(request, 404, "common.not_found") from None
+    assert isinstance(row, ElectricityContract)
+    return row
 
 
 def _writer(request: Request, person: Person) -> None:
@@ -101,8 +97,7 @@ def _midnight(text: str, zone: str, *, next_day: bool = False) -> datetime | str
     return datetime.combine(day, time(0), tzinfo=ZoneInfo(zone))
 
 
-def to_body(form: dict[str, str], *, zone: str, version: int | None = None
-            ) -> dict[str, Any]:
+def to_body(form: dict[str, str], *, zone: str) -> dict[str, Any]:
     """The form's fields as the api's contract body (empty optional fields left out)."""
     body: dict[str, Any] = {}
     for name in FIELDS:
@@ -117,22 +112,13 @@ def to_body(form: dict[str, str], *, zone: str, version: int | None = None
                 body[name] = _midnight(raw, zone, next_day=name == "valid_to")
         elif raw or name in ("supplier", "product", "factor_source"):
             body[name] = raw
-    if version is not None:
-        body["version"] = version
     return body
 
 
 def errors_of(exc: ValidationError, lang: Lang) -> dict[str, str]:
     """The model's refusal as one message per field ('' for the whole form)."""
-    found = field_errors(exc, lang)
-    for error in exc.errors(include_url=False):
-        cause = str((error.get("ctx") or {}).get("error", ""))
-        if error["type"] == "value_error" and cause in _MODEL_RULES:
-            field, key = _MODEL_RULES[cause]
-            found.setdefault(field, translate(key, lang))
-            found.pop(FORM, None)
     return {("" if key == FORM or key not in FIELDS else key): text
-            for key, text in found.items()}
+            for key, text in field_errors(exc, lang).items()}
 
 
 def form_values(row: ElectricityContract, zone: str) -> dict[str, str]:
@@ -164,10 +150,7 @@ def _factor(value: float, lang: Lang) -> str:
     return text.replace(".", ",") if lang == "fr" else text
 
 
-def _who(actor: str | None) -> str:
-    if not actor:
-        return "?"
-    return actor.split(":", 1)[1] if ":" in actor else actor
+_who = who
 
 
 def _items(rows: list[ElectricityContract], lang: Lang, zone: str) -> list[dict[str, Any]]:
@@ -206,11 +189,10 @@ def list_page(request: Request, person: CurrentPerson, registry: Registry, db: D
               site: _Site, annulees: Annotated[bool, Query()] = False,
               fait: Annotated[str | None, Query(pattern="^(created|edited|voided)$")] = None,
               ) -> HTMLResponse:
-    """The site's contracts by start date, through the api's own listing."""
+    """The site's contracts by start date, as the api lists them."""
     checked = _checked_site(request, registry, person, site)
-    rows = contract_routes.list_contracts(site=checked, registry=registry,
-                                          caller=caller_of(person), db=db,
-                                          include_voided=annulees)
+    rows = [r for r in service.rows(db, KIND, equipment=checked, include_voided=annulees)
+            if isinstance(r, ElectricityContract)]
     base = f"/registres/{checked}/contrats-electricite"
     return page(request, "contracts.html", nav="records", site=checked, base=base,
                 contracts=_items(rows, lang_of(request), _zone(registry, checked)),
@@ -236,24 +218,14 @@ async def create(request: Request, person: CurrentPerson, registry: Registry, db
     form = _form_data(await request.form())
     key = form.get("idempotency_key", "")[:100] or uuid.uuid4().hex
     try:
-        body = ElectricityContractIn.model_validate(to_body(form, zone=_zone(registry, checked)))
-    except ValidationError as exc:
+        # The form's key: a second click returns the contract the first one stored.
+        row = service.create(db, KIND, to_body(form, zone=_zone(registry, checked)),
+                             equipment=checked, actor=person.actor, via="console",
+                             idempotency_key=key)
+    except RecordInvalid as exc:
         return _render_form(request, site=checked, mode="create", values=form,
-                            errors=errors_of(exc, lang), idempotency_key=key, status=422)
-    # The api's insert, with the form's key: its unique index makes a second click a no-op.
-    row = ElectricityContract(site=checked, **body.model_dump(exclude={"version"}),
-                              created_at=datetime.now(UTC), created_by=person.actor,
-                              idempotency_key=key)
-    db.add(row)
-    try:
-        db.commit()
-    except IntegrityError:
-        db.rollback()
-        found = db.scalars(select(ElectricityContract).filter_by(
-            site=checked, idempotency_key=key)).first()
-        if found is None:
-            raise
-        return _done(checked, "created", found.id)
+                            errors=errors_of(exc.error, lang), idempotency_key=key,
+                            status=422)
     return _done(checked, "created", row.id)
 
 
@@ -284,19 +256,14 @@ async def edit(request: Request, person: CurrentPerson, registry: Registry, db: 
     except ValueError:
         raise HTTPException(400) from None
     try:
-        body = ElectricityContractIn.model_validate(
-            to_body(form, zone=_zone(registry, checked), version=expected))
-    except ValidationError as exc:
+        service.edit(db, KIND, contract_id, to_body(form, zone=_zone(registry, checked)),
+                     equipment=checked, expected_version=expected, actor=person.actor,
+                     via="console")
+    except RecordInvalid as exc:
         return _render_form(request, site=checked, mode="edit", values=form,
-                            errors=errors_of(exc, lang), version=expected, row=row,
+                            errors=errors_of(exc.error, lang), version=expected, row=row,
                             status=422)
-    try:
-        contract_routes.update_contract(site=checked, contract_id=contract_id, body=body,
-                                        registry=registry, caller=caller_of(person), db=db)
-    except HTTPException as exc:
-        if exc.status_code != 409:
-            raise
-        db.rollback()
+    except VersionConflict:
         db.expire_all()
         row = _row(request, db, checked, contract_id)
         key = "contracts.conflict_voided" if row.voided_at else "contracts.conflict"
@@ -333,6 +300,33 @@ async def void(request: Request, person: CurrentPerson, registry: Registry, db: 
                     error=translate("contracts.reason_required", lang_of(request)),
                     item=_items([row], lang_of(request), _zone(registry, checked))[0],
                     status=422)
-    contract_routes.void_contract(site=checked, contract_id=contract_id, registry=registry,
-                                  caller=caller_of(person), db=db, reason=reason)
+    if row.voided_at is None:  # a second click voids nothing more
+        service.void(db, KIND, contract_id, equipment=checked, actor=person.actor,
+                     via="console", reason=reason)
     return _done(checked, "voided", contract_id)
+
+
+@router.get(f"{_BASE}/{{contract_id}}/historique", response_class=HTMLResponse)
+def history(request: Request, person: CurrentPerson, registry: Registry, db: Db,
+            site: _Site, contract_id: int) -> HTMLResponse:
+    """Every create, edit and void of the contract: who, when, through what, what changed."""
+    checked = _checked_site(request, registry, person, site)
+    row = _row(request, db, checked, contract_id)
+    lang = lang_of(request)
+    zone = _zone(registry, checked)
+    labels = {f.name: f.label(lang) for f in KIND.fields}
+    yes_no = {True: translate("contracts.yes", lang), False: translate("contracts.no", lang)}
+    entries = []
+    for entry in service.history(db, KIND, contract_id, equipment=checked):
+        before, after = entry.before or {}, entry.after or {}
+        changed = [n for n in labels if (n in before or n in after)
+                   and before.get(n) != after.get(n)]
+        entries.append({"action": str(entry.action), "who": who(entry.actor),
+                        "via": str(entry.via), "at": entry.at, "reason": entry.reason or "",
+                        "changes": [(labels[n], before.get(n), after.get(n)) for n in changed]})
+    entries.reverse()  # newest first
+    return page(request, "records_history.html", nav="records", record=row, entries=entries,
+                equipment={"name": checked}, kind_title=KIND.label(lang),
+                base=f"/registres/{checked}/contrats-electricite", zone=ZoneInfo(zone),
+                shown=lambda value, field=None: yes_no[value] if isinstance(value, bool)
+                else shown(value, lang, zone))

@@ -4,25 +4,25 @@ A contract names its supplier, product and the supplier's disclosed emission fac
 (kgCO2e/kWh, with where it was disclosed), whether guarantees of origin back it (and their
 certificate reference), and when it applies (`valid_from` inclusive, `valid_to` exclusive,
 open-ended when empty). An edit bumps `version` (optimistic locking, as every record); a
-deletion voids it: a voided contract no longer counts, but stays readable.
+deletion voids it: a voided contract no longer counts, but stays readable. Written through
+`api.records.service` (kind `electricity_contracts`, owned by the site), which audits it.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, Index, Integer, String, Text
+from sqlalchemy import Boolean, Float, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from api.records.tables import Base, Tracked, UtcDateTime
+from api.records.tables import Record, UtcDateTime
 
 
-class ElectricityContract(Tracked, Base):
+class ElectricityContract(Record):
     __tablename__ = "electricity_contracts"
     __table_args__ = (Index("ix_electricity_contracts_idempotency", "site", "idempotency_key",
                             unique=True),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     site: Mapped[str] = mapped_column(String(64), index=True)
     supplier: Mapped[str] = mapped_column(String(200))
     product: Mapped[str] = mapped_column(String(200))

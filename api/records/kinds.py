@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from api.access.tokens import TokenRole
+from api.records.contracts import ElectricityContract
 from api.records.tables import (
     Baseline,
     Batch,
@@ -32,6 +33,8 @@ from api.schemas import (
     BatchOut,
     CampaignIn,
     CampaignOut,
+    ElectricityContractIn,
+    ElectricityContractOut,
     ManualActivityIn,
     ManualActivityOut,
     MaterialLotIn,
@@ -41,7 +44,7 @@ from api.schemas import (
 )
 from telemetry.site import EquipmentKind
 
-InputType = Literal["text", "number", "datetime-local", "select", "textarea"]
+InputType = Literal["text", "number", "datetime-local", "select", "textarea", "checkbox"]
 # Where the choices of a select come from when they are not fixed: the equipment's live
 # campaigns or material lots, the GWP table's refrigerants, the factors per kg (materials) or
 # every factor (baselines).
@@ -108,6 +111,9 @@ class RecordKind:
     # Labels of the kind for one equipment kind (a packaging "batch" is a run).
     fr_for: dict[EquipmentKind, str] = field(default_factory=dict)
     en_for: dict[EquipmentKind, str] = field(default_factory=dict)
+    # A record of a site, of none of its equipment (electricity contracts); with
+    # `equipment_kinds` empty and this False, a record of nobody (baselines).
+    per_site: bool = False
 
     @property
     def per_equipment(self) -> bool:
@@ -292,8 +298,38 @@ BASELINES = RecordKind(
                   max_length=5000),
     ))
 
+ELECTRICITY_CONTRACTS = RecordKind(
+    name="electricity_contracts", slug="electricity-contracts", table=ElectricityContract,
+    input=ElectricityContractIn, output=ElectricityContractOut, writer=TokenRole.EVALUATOR,
+    equipment_kinds=frozenset(), per_site=True, fr="Contrats d'électricité",
+    en="Electricity contracts", order_by="valid_from",
+    fields=(
+        FieldSpec(name="supplier", fr="Fournisseur", en="Supplier", input="text",
+                  required=True, max_length=200),
+        FieldSpec(name="product", fr="Offre", en="Product", input="text", required=True,
+                  max_length=200),
+        FieldSpec(name="factor_kg_per_kwh", fr="Facteur d'émission", en="Emission factor",
+                  input="number", required=True, unit="kg CO₂e/kWh", step=0.0001, min=0,
+                  max=2, help_fr="celui que le fournisseur déclare",
+                  help_en="the supplier's disclosed factor"),
+        FieldSpec(name="factor_source", fr="Source du facteur", en="Source of the factor",
+                  input="textarea", required=True, max_length=2000),
+        FieldSpec(name="guarantees_of_origin", fr="Garanties d'origine",
+                  en="Guarantees of origin", input="checkbox"),
+        FieldSpec(name="certificate_ref", fr="Référence du certificat",
+                  en="Certificate reference", input="text", max_length=200,
+                  help_fr="obligatoire avec des garanties d'origine",
+                  help_en="required with guarantees of origin"),
+        _moment("valid_from", "Début", "Start"),
+        FieldSpec(name="valid_to", fr="Fin (exclue)", en="End (excluded)",
+                  input="datetime-local", help_fr="vide : sans fin",
+                  help_en="empty: open-ended"),
+        _NOTES,
+    ))
+
 KINDS: dict[str, RecordKind] = {kind.name: kind for kind in (
-    CAMPAIGNS, BATCHES, MATERIAL_LOTS, REFRIGERANT_TOP_UPS, MANUAL_ACTIVITIES, BASELINES)}
+    CAMPAIGNS, BATCHES, MATERIAL_LOTS, REFRIGERANT_TOP_UPS, MANUAL_ACTIVITIES, BASELINES,
+    ELECTRICITY_CONTRACTS)}
 BY_SLUG: dict[str, RecordKind] = {kind.slug: kind for kind in KINDS.values()}
 
 

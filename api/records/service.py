@@ -37,6 +37,9 @@ from api.sites import EquipmentInfo
 from telemetry.units import UnitError, parse_unit
 
 Via = Literal["api", "console", "cli"]
+# Who a record belongs to: its equipment; the site's name for a site's records (electricity
+# contracts: `RecordKind.per_site`); None for records of nobody (baselines).
+Owner = EquipmentInfo | str | None
 Action = Literal["create", "edit", "void", "purge"]
 
 
@@ -48,8 +51,9 @@ class RecordNotFound(RecordError):
     """No record of that kind and id for that equipment (or it was purged)."""
 
     def __init__(self, kind: RecordKind, record_id: int | str,
-                 equipment: EquipmentInfo | None) -> None:
-        where = f" for {equipment.site}/{equipment.id}" if equipment else ""
+                 equipment: Owner) -> None:
+        where = (f" for {equipment.site}/{equipment.id}" if isinstance(equipment, EquipmentInfo)
+                 else f" at site {equipment}" if equipment else "")
         super().__init__(f"no {kind.name} record {record_id}{where}")
         self.kind = kind
         self.record_id = record_id
@@ -128,10 +132,15 @@ def _kind(kind: RecordKind | str) -> RecordKind:
     return kind if isinstance(kind, RecordKind) else KINDS[kind]
 
 
-def _owned(kind: RecordKind, equipment: EquipmentInfo | None) -> dict[str, str]:
+def _owned(kind: RecordKind, equipment: Owner) -> dict[str, str]:
+    if kind.per_site:
+        site = equipment.site if isinstance(equipment, EquipmentInfo) else equipment
+        if not site:
+            raise ValueError(f"{kind.name} belong to a site: name it")
+        return {"site": site}
     if not kind.per_equipment:
         return {}
-    if equipment is None:
+    if not isinstance(equipment, EquipmentInfo):
         raise ValueError(f"{kind.name} belong to an equipment: name it")
     return {"site": equipment.site, "equipment": equipment.id}
 
@@ -160,7 +169,7 @@ def _audit(db: Session, kind: RecordKind, row: Record, *, action: Action, actor:
 
 
 def _get(db: Session, kind: RecordKind, record_id: int,
-         equipment: EquipmentInfo | None) -> Record:
+         equipment: Owner) -> Record:
     row = db.get(kind.table, record_id)
     owned = _owned(kind, equipment)
     if row is None or any(getattr(row, k) != v for k, v in owned.items()):
@@ -169,12 +178,12 @@ def _get(db: Session, kind: RecordKind, record_id: int,
 
 
 def get(db: Session, kind: RecordKind | str, record_id: int, *,
-        equipment: EquipmentInfo | None) -> Record:
+        equipment: Owner) -> Record:
     """One record of the equipment, voided or not (RecordNotFound otherwise)."""
     return _get(db, _kind(kind), record_id, equipment)
 
 
-def rows(db: Session, kind: RecordKind | str, *, equipment: EquipmentInfo | None,
+def rows(db: Session, kind: RecordKind | str, *, equipment: Owner,
          include_voided: bool = False, newest_first: bool = False, limit: int | None = None,
          offset: int = 0) -> list[Record]:
     """The equipment's records of a kind (every baseline), oldest first (or newest first);
@@ -190,7 +199,7 @@ def rows(db: Session, kind: RecordKind | str, *, equipment: EquipmentInfo | None
     return list(db.scalars(query))
 
 
-def count(db: Session, kind: RecordKind | str, *, equipment: EquipmentInfo | None,
+def count(db: Session, kind: RecordKind | str, *, equipment: Owner,
           include_voided: bool = False, newer_than: Record | None = None) -> int:
     """How many records `rows` lists; with `newer_than`, how many come before that record
     when listed newest first (its position, to open the page it is on)."""
@@ -213,7 +222,7 @@ def _validated(kind: RecordKind, values: dict[str, Any]) -> BaseModel:
 
 
 def _check_references(db: Session, kind: RecordKind, model: BaseModel,
-                      equipment: EquipmentInfo | None, catalog: Catalog | None) -> None:
+                      equipment: Owner, catalog: Catalog | None) -> None:
     """The rules the input model cannot check alone: what it points at must exist (and be
     the equipment's, and live), its factor must fit, its refrigerant must have a GWP."""
     values = model.model_dump()
@@ -235,7 +244,7 @@ def _check_references(db: Session, kind: RecordKind, model: BaseModel,
         if not any(_has_gwp(tables.gwp, name, report) for report in tables.gwp.reports):
             errors["refrigerant"] = rule("unknown_refrigerant", refrigerant=name)
     if kind.name == "material_lots":
-        zone = ZoneInfo(equipment.timezone) if equipment else UTC
+        zone = ZoneInfo(equipment.timezone) if isinstance(equipment, EquipmentInfo) else UTC
         on = values["received_at"].astimezone(zone).date()
         try:
             factor = tables.factors.get(values["factor_id"], on=on)
@@ -269,7 +278,7 @@ def _has_gwp(gwp: GwpTable, refrigerant: str, report: str) -> bool:
 
 
 def _by_key(db: Session, kind: RecordKind, key: str,
-            equipment: EquipmentInfo | None) -> Record | None:
+            equipment: Owner) -> Record | None:
     owned = _owned(kind, equipment)
     query = select(kind.table).filter_by(idempotency_key=key)
     if "site" in owned:
@@ -286,7 +295,7 @@ def _commit(db: Session) -> None:
 
 
 def create(db: Session, kind: RecordKind | str, values: dict[str, Any], *,
-           equipment: EquipmentInfo | None, actor: str, via: Via,
+           equipment: Owner, actor: str, via: Via,
            idempotency_key: str | None = None, catalog: Catalog | None = None) -> Record:
     """Store a new record (version 1) and its `create` audit entry. With an idempotency key
     already used on the site for this kind, the first record is returned and nothing is
@@ -320,7 +329,7 @@ def create(db: Session, kind: RecordKind | str, values: dict[str, Any], *,
 
 
 def edit(db: Session, kind: RecordKind | str, record_id: int, values: dict[str, Any], *,
-         equipment: EquipmentInfo | None, expected_version: int, actor: str, via: Via,
+         equipment: Owner, expected_version: int, actor: str, via: Via,
          reason: str = "", catalog: Catalog | None = None) -> Record:
     """Replace the editable fields of a record, if it is still at `expected_version`; the
     version goes up by one and the change is audited (before and after). Raises
@@ -351,7 +360,7 @@ def edit(db: Session, kind: RecordKind | str, record_id: int, values: dict[str, 
 
 
 def _flush_versioned(db: Session, kind: RecordKind, row: Record, record_id: int,
-                     equipment: EquipmentInfo | None, expected: int) -> None:
+                     equipment: Owner, expected: int) -> None:
     """Write the change; another writer's version stored since we read turns into a
     VersionConflict (the ORM's UPDATE … WHERE version = … matched nothing)."""
     try:
@@ -362,7 +371,7 @@ def _flush_versioned(db: Session, kind: RecordKind, row: Record, record_id: int,
 
 
 def void(db: Session, kind: RecordKind | str, record_id: int, *,
-         equipment: EquipmentInfo | None, actor: str, via: Via, reason: str,
+         equipment: Owner, actor: str, via: Via, reason: str,
          expected_version: int | None = None) -> Record:
     """Mark a record as not counting any more (reason required); it stays stored, listed on
     request, and in its history. Voiding a voided record changes nothing."""
@@ -388,7 +397,7 @@ def void(db: Session, kind: RecordKind | str, record_id: int, *,
 
 
 def purge(db: Session, kind: RecordKind | str, record_id: int, *,
-          equipment: EquipmentInfo | None, actor: str, via: Via, reason: str) -> None:
+          equipment: Owner, actor: str, via: Via, reason: str) -> None:
     """Delete a record for good — admins only, which the caller checks. The deletion is
     audited with the record's last content, and its earlier audit entries stay."""
     k = _kind(kind)
@@ -401,7 +410,7 @@ def purge(db: Session, kind: RecordKind | str, record_id: int, *,
 
 
 def history(db: Session, kind: RecordKind | str, record_id: int, *,
-            equipment: EquipmentInfo | None = None) -> list[AuditEntry]:
+            equipment: Owner = None) -> list[AuditEntry]:
     """Every change of a record, oldest first (also after a purge); with `equipment`, only
     if the record was that equipment's."""
     k = _kind(kind)

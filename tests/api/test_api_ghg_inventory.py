@@ -203,3 +203,29 @@ def test_exports_carry_categories_and_uncertainty(influx: InfluxClient,
         4.2008, rel=1e-3)
     assert float(by["ghg.biogenic_co2"]["value"]) == pytest.approx(480.0)
     assert by["ghg.total.scope3_cat3"]["ghg_protocol_category"] == "3"
+
+
+def test_a_systems_charge_is_stated_in_tco2e_with_the_f_gas_gwps_whatever_the_set() -> None:
+    """The F-gas Regulation's figure: charge × AR4 GWP, even when emissions use AR5.
+
+    R452A = 11 % HFC-32 + 59 % HFC-125 + 30 % HFO-1234yf (Regulation (EU) 2024/573 Annex;
+    AR4 GWPs 675, 3500, 4): 0.11 × 675 + 0.59 × 3500 + 0.30 × 4 = 74.25 + 2065 + 1.2
+    = 2140.45; 12 kg × 2140.45 = 25 685.4 kg = 25.6854 tCO2e.
+    """
+    from types import SimpleNamespace
+
+    from api.accounting.gwp import GwpTable
+    from api.accounting.indicators import _charge_tco2e
+    from telemetry.site import RefrigerantCharge
+
+    gwp = GwpTable.load()
+    held = SimpleNamespace(equipment=SimpleNamespace(
+        refrigerant=RefrigerantCharge(fluid="R452A", charge_kg=12)), gwp=gwp, gwp_report="AR5")
+    notes: list[str] = []
+    assert _charge_tco2e(held, notes) == pytest.approx(25.6854, rel=1e-6)  # type: ignore[arg-type]
+    unknown = SimpleNamespace(equipment=SimpleNamespace(
+        refrigerant=RefrigerantCharge(fluid="R999", charge_kg=1)), gwp=gwp)
+    assert _charge_tco2e(unknown, notes) is None  # type: ignore[arg-type]
+    assert any("R999" in note for note in notes)
+    none = SimpleNamespace(equipment=SimpleNamespace(refrigerant=None), gwp=gwp)
+    assert _charge_tco2e(none, []) is None  # type: ignore[arg-type]

@@ -150,8 +150,7 @@ def test_wrong_fields_then_saved_and_the_market_based_figure(
     page.fill("#f-factor_kg_per_kwh", "0,05")
     _submit(page)
     assert page.get_attribute("#f-valid_to", "aria-invalid") == "true"
-    assert page.inner_text("#err-valid_to") == (
-        "Le dernier jour doit être le jour du début ou après")
+    assert page.inner_text("#err-valid_to") == "La fin doit être postérieure au début"
     assert page.locator("#err-factor_kg_per_kwh").count() == 0
     assert len(_contracts(console_server)) == before
     page.fill("#f-valid_to", "2026-11-30")
@@ -215,6 +214,18 @@ def test_edit_from_an_old_version_is_refused_and_void_needs_a_reason(
     assert page.locator(f"#c{ident}").count() == 0
     page.goto(f"{LIST}?annulees=1")
     assert "contrat saisi en double" in page.inner_text(f"#c{ident} .void-reason")
+    # Its history, newest first: the void with its reason, the edit with before and after
+    # (the row was stored by the test, not through the service: no creation entry).
+    with page.expect_navigation():
+        page.click(f"#c{ident} a[data-history]")
+    entries = page.locator("ol.history > li")
+    assert [entries.nth(i).get_attribute("data-action") for i in range(entries.count())] == [
+        "void", "edit"]
+    assert entries.nth(0).locator("[data-reason]").inner_text() == "contrat saisi en double"
+    assert entries.nth(0).locator("[data-who]").inner_text() == "evaluatrice"
+    product = entries.nth(1).locator("tr", has_text="Offre")
+    assert product.locator("[data-before]").inner_text() == "Base"
+    assert product.locator("[data-after]").inner_text() == "Base 2024"
 
 
 def test_a_double_click_stores_one_contract(evaluator: Any, console_server: Any) -> None:
@@ -257,7 +268,7 @@ def test_other_site_is_404(page: Any, make_person: Callable[..., Any],
                            login: Callable[..., None]) -> None:
     make_person("evaluateur-ailleurs", PASSWORD, TokenRole.EVALUATOR, site="autre-site")
     login(page, "evaluateur-ailleurs", PASSWORD)
-    for path in (LIST, FORM, BASE_YEAR):
+    for path in (LIST, FORM, BASE_YEAR, f"{LIST}/1/historique"):
         response = page.goto(path)
         assert response is not None and response.status == 404, path
 

@@ -104,6 +104,18 @@ def test_kwh_per_t_water_from_empty_to_the_api_value(
     assert "compteur" in electricity.inner_text()
     assert electricity.locator("td.number").first.inner_text().replace(
         "\u202f", " ") == "100,0 kWh"
+    # Both views of the GHG totals, each with its ±, as the api answers them: GHG Protocol
+    # scopes (scope 2 location- and market-based apart) and ISO 14064-1 categories.
+    ghg = answer.json()["ghg"]
+    for view in ("by_scope", "by_iso_category"):
+        for total in ghg[view]:
+            row = page.locator(f"#indicators table[data-view='{view}'] "
+                               f"tr[data-total='{total['key']}']")
+            assert float(row.get_attribute("data-value")) == pytest.approx(
+                total["co2e_kg"], rel=1e-12), (view, total["key"])
+            assert "±" in row.inner_text()
+    keys = {t["key"] for t in ghg["by_scope"]}
+    assert {"scope2_location", "scope2_market"} <= keys
     # GHG lines name their factor.
     lines = page.locator("#indicators table.ghg tr[data-factor]")
     assert lines.count() >= 1
