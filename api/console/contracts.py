@@ -27,7 +27,7 @@ from api.access.people import Person
 from api.access.tokens import Principal, TokenRole
 from api.console.auth import ConsoleRefusal, CsrfChecked, CurrentPerson
 from api.console.i18n import Lang, translate
-from api.console.records import shown, who
+from api.console.records import history_entries, shown, who
 from api.console.render import lang_of, page
 from api.deps import IDENT, Db, Registry
 from api.records import service
@@ -316,15 +316,7 @@ def history(request: Request, person: CurrentPerson, registry: Registry, db: Db,
     zone = _zone(registry, checked)
     labels = {f.name: f.label(lang) for f in KIND.fields}
     yes_no = {True: translate("contracts.yes", lang), False: translate("contracts.no", lang)}
-    entries = []
-    for entry in service.history(db, KIND, contract_id, equipment=checked):
-        before, after = entry.before or {}, entry.after or {}
-        changed = [n for n in labels if (n in before or n in after)
-                   and before.get(n) != after.get(n)]
-        entries.append({"action": str(entry.action), "who": who(entry.actor),
-                        "via": str(entry.via), "at": entry.at, "reason": entry.reason or "",
-                        "changes": [(labels[n], before.get(n), after.get(n)) for n in changed]})
-    entries.reverse()  # newest first
+    entries = history_entries(db, KIND, contract_id, owner=checked, labels=labels)
     return page(request, "records_history.html", nav="records", record=row, entries=entries,
                 equipment={"name": checked}, kind_title=KIND.label(lang),
                 base=f"/registres/{checked}/contrats-electricite", zone=ZoneInfo(zone),

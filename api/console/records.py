@@ -521,8 +521,16 @@ def history(request: Request, person: CurrentPerson, registry: Registry, db: Db,
     row = _row(db, k, eq, record_id)
     ctx = _context(request, person, eq, k)
     labels = {f.name: f.label for f in ctx["fields"]}
+    entries = history_entries(db, k, record_id, owner=eq, labels=labels)
+    return page(request, "records_history.html", record=row, entries=entries, **ctx)
+
+
+def history_entries(db: Session, kind: RecordKind, record_id: int, *, owner: service.Owner,
+                    labels: dict[str, str]) -> list[dict[str, Any]]:
+    """A record's audit entries as the history page shows them, newest first: who, when,
+    through what, why, and each labelled field that changed (before → after)."""
     entries = []
-    for entry in service.history(db, k, record_id, equipment=eq):
+    for entry in service.history(db, kind, record_id, equipment=owner):
         before = entry.before or {}
         after = entry.after or {}
         changed = [n for n in labels if (n in before or n in after)
@@ -530,5 +538,5 @@ def history(request: Request, person: CurrentPerson, registry: Registry, db: Db,
         entries.append({"action": str(entry.action), "who": who(entry.actor),
                         "via": str(entry.via), "at": entry.at, "reason": entry.reason or "",
                         "changes": [(labels[n], before.get(n), after.get(n)) for n in changed]})
-    entries.reverse()  # newest first
-    return page(request, "records_history.html", record=row, entries=entries, **ctx)
+    entries.reverse()
+    return entries
