@@ -144,7 +144,10 @@ def make_person(console_server: ConsoleServer) -> Callable[..., Person]:
     return make
 
 
-@pytest.fixture(scope="session")
+# Module-scoped, not session-scoped: Playwright's sync API keeps an asyncio loop running in
+# the main thread while it lives, and every later test that calls asyncio.run() (the gateway's,
+# the simulators') would fail with "cannot be called from a running event loop".
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing (scripts/bootstrap installs Debian's chromium)")
