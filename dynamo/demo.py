@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -62,7 +62,8 @@ def run_demo(*, api_port: int, speed: float, workdir: Path) -> None:
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
-    users = {u: secrets.token_urlsafe(16) for u in (*GATEWAYS, "collector", "api")}
+    users = {u: secrets.token_urlsafe(16)
+             for u in (*GATEWAYS, "collector", "api", "alerting")}
     influxd = InfluxdProcess(workdir=workdir / "influxd")
     broker = MosquittoProcess(workdir=workdir / "mosquitto", users=users,
                               acl_file=REPO / "firmware-config" / "broker" / "acl")
@@ -88,6 +89,7 @@ def run_demo(*, api_port: int, speed: float, workdir: Path) -> None:
             "DYNAMO_FREEZER_SIM_PORT": str(base + 1), "DYNAMO_PACKAGING_SIM_PORT": str(base + 2),
             "DYNAMO_SITE_CONFIGS": str(SITES), "DYNAMO_SPOOL_DIR": str(workdir / "spool"),
             "DYNAMO_API_DATABASE_URL": f"sqlite:///{workdir / 'api.sqlite3'}",
+            "DYNAMO_API_ALERT_DB": str(workdir / "alerting" / "alerts.sqlite"),
             **{f"DYNAMO_MQTT_PASSWORD_{gw.upper().replace('-', '_')}": users[gw]
                for gw in GATEWAYS},
         }
@@ -110,6 +112,7 @@ def run_demo(*, api_port: int, speed: float, workdir: Path) -> None:
               DYNAMO_MQTT_USERNAME="collector", DYNAMO_MQTT_PASSWORD=users["collector"])
         for gw, config in GATEWAYS.items():
             spawn(gw, ["gateway", "run", "--config", str(SITES / config)])
+        _start_alerting(workdir, children, spawn, password=users["alerting"])
         # Every route but /health needs a token: make an admin one for the person at the demo.
         token = subprocess.run([*dynamo, "api", "token", "create", "--role", "admin",
                                 "--name", "demo"], env=env, capture_output=True, text=True,
@@ -128,6 +131,30 @@ def run_demo(*, api_port: int, speed: float, workdir: Path) -> None:
         stop_processes(children.values(), timeout_s=10)
         broker.stop()
         influxd.stop()
+
+
+def _start_alerting(workdir: Path, children: dict[str, subprocess.Popen[bytes]],
+                    spawn: Callable[..., None], *, password: str) -> None:
+    """The central SMS alerting on gammu's dummy phone (real gammu-smsd; the SMS it "sends"
+    are files under `workdir/phone/`), so that alerts, their acknowledgement from the console
+    and the alerts page work in the demo as on a site."""
+    from alerting.gammu import write_smsd_config
+
+    if shutil.which("gammu-smsd") is None:
+        print("gammu-smsd is missing (scripts/bootstrap installs it): no alerting in this demo",
+              flush=True)
+        return
+    smsd = write_smsd_config(directory=workdir / "smsd", device=f"{workdir / 'phone'}/",
+                             model="dummy", connection="none")
+    with (workdir / "logs" / "gammu-smsd.log").open("ab") as log:
+        children["gammu-smsd"] = subprocess.Popen(
+            ["gammu-smsd", "-c", str(smsd.config)], stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    spawn("alerting", ["alerts", "run", "--rules",
+                       str(REPO / "firmware-config" / "alerts" / "ariege.yaml"),
+                       "--db", str(workdir / "alerting" / "alerts.sqlite"),
+                       "--smsd-config", str(smsd.config)],
+          DYNAMO_MQTT_USERNAME="alerting", DYNAMO_MQTT_PASSWORD=password)
 
 
 def _wait_api(port: int, children: dict[str, subprocess.Popen[bytes]]) -> None:
