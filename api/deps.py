@@ -150,13 +150,20 @@ def _period(equipment: Equipment, start: _Start = None, end: _End = None,
     return _resolve_period(equipment.timezone, start, end, period, day)
 
 
+def visible_site(registry: SiteRegistry, caller: Principal, site: str) -> str:
+    """`site` if it exists and the caller may see it; otherwise 404, the same answer for a
+    site outside the caller's scope as for one that does not exist."""
+    if registry.timezone(site) is None or not caller.may_see(site):
+        raise HTTPException(404, f"no site {site!r}")
+    return site
+
+
 def _site_period(registry: Registry, caller: Caller, site: Annotated[str, Path(pattern=IDENT)],
                  start: _Start = None, end: _End = None, period: _Calendar = None,
                  day: _Day = None) -> Period:
-    zones = {eq.timezone for (s, _), eq in registry.equipment.items() if s == site}
-    if not zones or not caller.may_see(site):
-        raise HTTPException(404, f"no site {site!r}")
-    return _resolve_period(sorted(zones)[0], start, end, period, day)
+    zone = registry.timezone(visible_site(registry, caller, site))
+    assert zone is not None  # visible_site refused an unknown site
+    return _resolve_period(zone, start, end, period, day)
 
 
 SitePeriod = Annotated[Period, Depends(_site_period)]

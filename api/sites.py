@@ -52,6 +52,15 @@ class SiteRegistry:
     def get(self, site: str, equipment_id: str) -> EquipmentInfo | None:
         return self.equipment.get((site, equipment_id))
 
+    def sites(self) -> list[str]:
+        """Every site that has equipment, sorted."""
+        return sorted({site for site, _ in self.equipment})
+
+    def timezone(self, site: str) -> str | None:
+        """The site's zone (its gateway configurations'), None for an unknown site."""
+        zones = sorted({eq.timezone for (s, _), eq in self.equipment.items() if s == site})
+        return zones[0] if zones else None
+
     @classmethod
     def load(cls, directory: Path) -> SiteRegistry:
         found: dict[tuple[str, str], EquipmentInfo] = {}

@@ -26,7 +26,8 @@ from api.console.auth import ConsoleRefusal, CsrfChecked, CurrentPerson
 from api.console.contracts import caller_of
 from api.console.i18n import Lang, catalogue, translate
 from api.console.indicators import checked_equipment
-from api.console.render import lang_of, page
+from api.console.records import who
+from api.console.render import lang_of, moment, page
 from api.deps import IDENT, Db, Factors, Gwp, Registry, Settings, Store
 from api.records.validation import field_errors
 from api.routes import base_years as base_year_routes
@@ -158,15 +159,11 @@ def _recorded(out: BaseYearOut, lang: Lang, zone: ZoneInfo) -> list[dict[str, st
         except ValueError:
             continue
         kind = ("changed" if entry.get("kind") == "base year changed" else "recalculation")
-        found.append({"kind": kind, "by": _who(str(entry.get("by", ""))),
-                      "at": at.strftime("%d/%m/%Y %H:%M" if lang == "fr" else "%Y-%m-%d %H:%M"),
+        found.append({"kind": kind, "by": who(str(entry.get("by", ""))),
+                      "at": moment(at, lang),
                       "former_year": str(entry.get("former_year", "")),
                       "reasons": str(len(entry.get("reasons") or []))})
     return found
-
-
-def _who(actor: str) -> str:
-    return actor.split(":", 1)[1] if ":" in actor else actor or "?"
 
 
 def _admin(request: Request, person: Person) -> None:

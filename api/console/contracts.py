@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from api.access.people import Person
 from api.access.tokens import Principal, TokenRole
 from api.console.auth import ConsoleRefusal, CsrfChecked, CurrentPerson
-from api.console.i18n import Lang, translate
+from api.console.i18n import Lang, translate, typed_number
 from api.console.records import history_entries, shown, who
 from api.console.render import lang_of, page
 from api.deps import IDENT, Db, Registry
@@ -57,8 +57,7 @@ def caller_of(person: Person) -> Principal:
 
 
 def _zone(registry: SiteRegistry, site: str) -> str:
-    zones = sorted({eq.timezone for (s, _), eq in registry.equipment.items() if s == site})
-    return zones[0] if zones else "UTC"
+    return registry.timezone(site) or "UTC"
 
 
 def _checked_site(request: Request, registry: SiteRegistry, person: Person, site: str) -> str:
@@ -105,8 +104,7 @@ def to_body(form: dict[str, str], *, zone: str) -> dict[str, Any]:
         if name == "guarantees_of_origin":
             body[name] = raw in ("1", "on", "true")
         elif name == "factor_kg_per_kwh":
-            # A French keyboard types a decimal comma.
-            body[name] = raw.replace(",", ".").replace(" ", "").replace("\u202f", "")
+            body[name] = typed_number(raw)
         elif name in ("valid_from", "valid_to"):
             if raw:
                 body[name] = _midnight(raw, zone, next_day=name == "valid_to")
@@ -150,15 +148,13 @@ def _factor(value: float, lang: Lang) -> str:
     return text.replace(".", ",") if lang == "fr" else text
 
 
-_who = who
-
 
 def _items(rows: list[ElectricityContract], lang: Lang, zone: str) -> list[dict[str, Any]]:
     """Each contract as the list shows it, formatted once here."""
     return [{"row": row, "from": _day(row.valid_from, lang, zone),
              "to": _day(row.valid_to, lang, zone, last=True),
              "factor": _factor(row.factor_kg_per_kwh, lang),
-             "voided_by": _who(row.voided_by),
+             "voided_by": who(row.voided_by),
              "voided_at": _day(row.voided_at, lang, zone)} for row in rows]
 
 
@@ -267,7 +263,7 @@ async def edit(request: Request, person: CurrentPerson, registry: Registry, db: 
         db.expire_all()
         row = _row(request, db, checked, contract_id)
         key = "contracts.conflict_voided" if row.voided_at else "contracts.conflict"
-        notice = translate(key, lang, who=_who(row.updated_by or row.voided_by))
+        notice = translate(key, lang, who=who(row.updated_by or row.voided_by))
         return _render_form(request, site=checked, mode="edit", values=form, errors={},
                             version=expected, row=row, notice=notice, status=409)
     return _done(checked, "edited", contract_id)

@@ -47,5 +47,11 @@ def translate(key: str, lang: Lang, /, **values: object) -> str:
     return text.format(**values) if values else text
 
 
+def typed_number(raw: str) -> str:
+    """A number as typed in a form, in the notation Python reads: a phone's French keyboard
+    may type a decimal comma and group digits with spaces."""
+    return raw.replace(",", ".").replace(" ", "").replace("\u202f", "")
+
+
 def language_of(cookie: str | None) -> Lang:
     return "en" if cookie == "en" else DEFAULT

@@ -25,8 +25,7 @@ from sqlalchemy.orm import Session
 
 from api.console.auth import CurrentPerson
 from api.console.i18n import Lang, translate
-from api.console.render import _moment as moment
-from api.console.render import lang_of, page
+from api.console.render import lang_of, moment, page
 from api.deps import Db
 from api.records.live import live
 from api.records.tables import Batch, MaterialLot

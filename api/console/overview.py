@@ -147,7 +147,7 @@ def site_view(*, site: str, registry: SiteRegistry, store: ReadingsStore,
 
 
 def visible_sites(registry: SiteRegistry, person: Person) -> list[str]:
-    return sorted({s for s, _ in registry.equipment if person.may_see(s)})
+    return [site for site in registry.sites() if person.may_see(site)]
 
 
 def _views(request: Request, registry: SiteRegistry, store: ReadingsStore,

@@ -24,8 +24,8 @@ from api.access.tokens import TokenRole
 from api.accounting.factors import FactorTable
 from api.accounting.gwp import GwpTable
 from api.console.auth import ConsoleRefusal, CsrfChecked, CurrentPerson, Person
-from api.console.i18n import Lang, translate
-from api.console.render import lang_of, page
+from api.console.i18n import Lang, translate, typed_number
+from api.console.render import lang_of, moment, page
 from api.deps import IDENT, Db
 from api.records import service
 from api.records.kinds import BY_SLUG, FieldSpec, RecordKind, kinds_for
@@ -182,8 +182,7 @@ def to_values(form: dict[str, str], fields: list[Field], zone: str
             else:
                 values[field.name] = moment
         elif field.input_type == "number":
-            # A phone's French keyboard may type a decimal comma and group digits.
-            cleaned = raw.replace(",", ".").replace(" ", "").replace("\u202f", "")
+            cleaned = typed_number(raw)
             try:
                 float(cleaned)
             except ValueError:
@@ -216,8 +215,7 @@ def shown(value: Any, lang: Lang, zone: str) -> str:
         except ValueError:
             return str(value)
     if isinstance(value, datetime):
-        local = value.astimezone(ZoneInfo(zone)) if value.tzinfo else value
-        return local.strftime("%d/%m/%Y %H:%M" if lang == "fr" else "%Y-%m-%d %H:%M")
+        return moment(value, lang, ZoneInfo(zone) if value.tzinfo else None)
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, int | float):

@@ -27,7 +27,8 @@ def lang_of(request: Request) -> Lang:
     return language_of(request.cookies.get(LANG_COOKIE))
 
 
-def _moment(value: datetime | None, lang: Lang, zone: Any = None) -> str:
+def moment(value: datetime | None, lang: Lang, zone: Any = None) -> str:
+    """A date and time as `lang` writes it (in `zone` when given; "—" for none)."""
     if value is None:
         return "—"
     local = value.astimezone(zone) if zone is not None else value
@@ -42,7 +43,7 @@ def page(request: Request, template: str, *, status: int = 200, **context: Any) 
         request=request, lang=lang,
         _=lambda key, **values: translate(key, lang, **values),
         number=lambda value, digits=1: number(value, digits=digits, lang=lang),
-        moment=lambda value, zone=None: _moment(value, lang, zone),
+        moment=lambda value, zone=None: moment(value, lang, zone),
         person=getattr(state, "person", None),
         csrf_token=getattr(state, "csrf_token", ""),
         **context)

@@ -24,15 +24,11 @@ ROLES = tuple(role.value for role in TokenRole)
 DONE = {"created": "users.created", "reset": "users.reset_done", "disabled": "users.disabled_done"}
 
 
-def _sites(registry: SiteRegistry) -> list[str]:
-    return sorted({site for site, _ in registry.equipment})
-
-
 def _page(request: Request, db: Db, registry: SiteRegistry, *, status: int = 200,
           form: dict[str, str] | None = None, errors: dict[str, str] | None = None,
           row_errors: dict[str, str] | None = None, done: str | None = None) -> HTMLResponse:
     return page(request, "users.html", status=status, nav="users",
-                people=people.list_people(db), roles=ROLES, sites=_sites(registry),
+                people=people.list_people(db), roles=ROLES, sites=registry.sites(),
                 form=form or {"login": "", "name": "", "role": "operator", "site": ""},
                 errors=errors or {}, row_errors=row_errors or {},
                 done=DONE.get(done or ""), min_length=people.MIN_PASSWORD_LENGTH)
@@ -59,7 +55,7 @@ def create(request: Request, db: Db, registry: Registry, admin: Admin,
     errors: dict[str, str] = {}
     if role not in ROLES:
         errors["role"] = translate("users.role_invalid", lang_of(request))
-    if site and site not in _sites(registry):
+    if site and site not in registry.sites():
         errors["site"] = translate("users.site_invalid", lang_of(request))
     if not errors:
         try:

@@ -20,19 +20,13 @@ from api.alerts.history import (
     CommandStatus,
     SilenceOut,
 )
-from api.deps import IDENT, OPERATOR_WRITES, Broker, Caller, Registry
+from api.deps import IDENT, OPERATOR_WRITES, Broker, Caller, Registry, visible_site
 from api.periods import PeriodError, check_moment
 
 router = APIRouter(tags=["alerts"])
 # What each refusal of a command is over HTTP.
 _STATUS = {"no_such_alert": 404, "not_firing": 409, "already_acknowledged": 409, "not_sent": 503}
 SiteId = Annotated[str, Path(pattern=IDENT)]
-
-
-def _site(registry: Registry, caller: Caller, site: str) -> str:
-    if site not in {s for s, _ in registry.equipment} or not caller.may_see(site):
-        raise HTTPException(404, f"no site {site!r}")
-    return site
 
 
 def _reader(request: Request) -> AlertHistoryReader:
@@ -52,7 +46,7 @@ def alert_history(
 ) -> list[AlertOut]:
     """A site's alerts, newest first: state, times, who acknowledged, every SMS sent with its
     delivery result, every reply. Any role may read its own site's history."""
-    _site(registry, caller, site)
+    visible_site(registry, caller, site)
     if equipment is not None and registry.get(site, equipment) is None:
         raise HTTPException(404, f"no equipment {equipment!r} at site {site!r}")
     if since is not None:
@@ -77,7 +71,7 @@ def acknowledge_alert(request: Request, registry: Registry, caller: Caller, brok
     service stops its repeats and escalation and tells everyone already told. 202: the broker
     has the command; `status` shows what the alerting service did with it. 409: the alert is
     not firing, or already acknowledged. Operator or admin tokens, of the alert's site."""
-    _site(registry, caller, site)
+    visible_site(registry, caller, site)
     try:
         command_id = commands.acknowledge(
             broker, _reader(request), site=site, alert_id=alert_id,
@@ -97,7 +91,7 @@ def silence_equipment(registry: Registry, caller: Caller, broker: Broker, site: 
                       body: SilenceIn) -> CommandAccepted:
     """Maintenance: no SMS about one equipment for `minutes` (alerts are still evaluated and
     recorded; one still firing when the silence ends is announced then). 202 as above."""
-    _site(registry, caller, site)
+    visible_site(registry, caller, site)
     if registry.get(site, body.equipment) is None:
         raise HTTPException(404, f"no equipment {body.equipment!r} at site {site!r}")
     try:
@@ -114,7 +108,7 @@ def silence_equipment(registry: Registry, caller: Caller, broker: Broker, site: 
 def active_silences(request: Request, registry: Registry, caller: Caller,
                     site: SiteId) -> list[SilenceOut]:
     """The site's maintenance silences running now, from the alerting service's store."""
-    _site(registry, caller, site)
+    visible_site(registry, caller, site)
     try:
         return _reader(request).silences(site=site, at_ms=int(time.time() * 1000))
     except AlertStoreUnavailable as exc:
@@ -126,7 +120,7 @@ def command_status(request: Request, registry: Registry, caller: Caller, site: S
                    command_id: Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")]) -> CommandStatus:
     """What the alerting service did with a command: applied, refused (e.g. the alert resolved
     meanwhile) or rejected. 404 while it has not received it yet."""
-    _site(registry, caller, site)
+    visible_site(registry, caller, site)
     try:
         found = _reader(request).command(site=site, command_id=command_id)
     except AlertStoreUnavailable as exc:

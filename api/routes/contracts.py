@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Response
+from fastapi import APIRouter, Depends, Path, Response
 
-from api.deps import EVALUATOR_WRITES, IDENT, Caller, Db, Registry
+from api.deps import EVALUATOR_WRITES, IDENT, Caller, Db, Registry, visible_site
 from api.records import service
 from api.records.kinds import ELECTRICITY_CONTRACTS as KIND
 from api.records.service import RecordError
@@ -46,9 +46,7 @@ class ElectricityContractEdit(ElectricityContractIn):
 
 
 def _site(registry: Registry, caller: Caller, site: Site) -> str:
-    if not caller.may_see(site) or not any(s == site for s, _ in registry.equipment):
-        raise HTTPException(404, f"no site {site!r}")
-    return site
+    return visible_site(registry, caller, site)
 
 
 # The path's site, once the caller may see it (another site's looks like no site at all).
