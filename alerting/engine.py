@@ -14,19 +14,32 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from alerting.alert import Alert, State
 from alerting.messages import MessageFields, render
 from alerting.notifier import FallbackNotifier
-from alerting.rules import AlertConfig, NoDataRule, Notify, RateRule, StateRule, ThresholdRule
+from alerting.rules import (
+    AlertConfig,
+    Language,
+    NoDataRule,
+    Notify,
+    RateRule,
+    StateRule,
+    ThresholdRule,
+)
 from alerting.store import AlertStore
 from telemetry.payload import Quality, Status, Telemetry
 
 log = logging.getLogger(__name__)
 _ACK = re.compile(r"^\s*(?:ok|ack|vu)\s*#?\s*(\d+)?\b", re.IGNORECASE)
 _SensorRules = ThresholdRule | RateRule | StateRule
+# A gateway's client certificate is announced this long before it expires (docs/pki.md).
+CERTIFICATE_WARNING_DAYS = 30
+CERTIFICATE_RULE = "certificate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +76,7 @@ class Engine:
         self._open: dict[tuple[str, str], Alert] = {a.key: a for a in store.open_alerts()}
         self._rules = {rule.id: rule for rule in config.rules}
         self._last_seen: dict[str, int] = {}
+        self._evaluated: dict[str, tuple[int, int]] = {}  # sensor → (ts, seq) last evaluated
         # Silence is measured from our own start: after a restart nothing is "silent" at once.
         self._started_ms = self._now()
         self._offline_since: dict[str, int] = {}
@@ -93,6 +107,14 @@ class Engine:
                     continue
                 seen = self._last_seen.get(reading.sensor, 0)
                 self._last_seen[reading.sensor] = max(seen, telemetry.ts)
+                order = (telemetry.ts, telemetry.seq)
+                if order <= self._evaluated.get(reading.sensor, (-1, -1)):
+                    # A reading already evaluated (a message the gateway sends again until
+                    # the collector acknowledges it) or older than one that was (a backlog
+                    # arriving behind live data): rules follow each sensor in time order, and
+                    # the past is not replayed over the present.
+                    continue
+                self._evaluated[reading.sensor] = order
                 for rule in self._by_sensor.get(reading.sensor, ()):
                     self._evaluate(rule, reading.sensor, reading.value, reading.unit,
                                    telemetry.ts, now, notify=fresh, hold=hold)
@@ -121,7 +143,33 @@ class Engine:
                 for rule in self.config.rules:
                     if isinstance(rule, NoDataRule) and rule.gateway == status.gateway:
                         self._clear((rule.id, status.gateway), now, None)
+                self._check_certificate(status, now)
             self.tick()
+
+    def _check_certificate(self, status: Status, now: int) -> None:
+        """A gateway's TLS client certificate ending within `CERTIFICATE_WARNING_DAYS`: one
+        alert, told once (no repeats: it is a chore, not an emergency), resolved when a birth
+        reports a renewed certificate (docs/pki.md)."""
+        if status.cert_expires_ts is None:
+            return
+        key = (CERTIFICATE_RULE, status.gateway)
+        if status.cert_expires_ts - now > CERTIFICATE_WARNING_DAYS * 86_400_000:
+            self._clear(key, now, None)
+            return
+        if key in self._open:
+            return
+        day = datetime.fromtimestamp(status.cert_expires_ts / 1000,
+                                     tz=ZoneInfo(self.config.timezone))
+        defaults = self.config.defaults
+        alert = self._new(
+            rule_id=CERTIFICATE_RULE, subject=status.gateway, equipment=status.gateway,
+            name=f"certificat de la passerelle {status.gateway} expire le {day:%d/%m/%Y}",
+            severity="warning", since_ms=now, value=None, unit="", source=CERTIFICATE_RULE,
+            notify=Notify(contacts=defaults.contacts, repeat_every_min=0,
+                          escalate_after_min=defaults.escalate_after_min),
+            message="[DYNAMO] {severity} n°{id} – {name} : à renouveler (dynamo pki issue "
+                    f"{status.gateway}, docs/pki.md). Répondez OK {{id}} pour acquitter.")
+        self._fire(alert, now, notify=True)
 
     def tick(self) -> None:
         """Time-driven work: silences, repeats, escalation, late notifications, summaries."""
@@ -277,10 +325,13 @@ class Engine:
         if alert is None:
             if not active:
                 return
+            info = self.config.sensors.get(sensor)
+            where = info.location if info is not None else ""
             alert = self._new(rule_id=rule.id, subject=sensor, equipment=rule.equipment,
-                              name=rule.name, severity=rule.severity,
+                              name=f"{rule.name} ({where})" if where else rule.name,
+                              severity=rule.severity,
                               notify=self.config.notify_of(rule), since_ms=ts, value=value,
-                              unit=unit, message=rule.message)
+                              unit=unit, message=rule.message, advice=rule.advice)
         alert.value, alert.unit = value, unit
         if alert.state is State.PENDING:
             if not active:  # the condition went away before its minimum duration
@@ -338,12 +389,15 @@ class Engine:
 
     def _new(self, *, rule_id: str, subject: str, equipment: str, name: str, severity: str,
              notify: Notify, since_ms: int, value: float | None, unit: str,
-             message: str | None = None, source: str = "rule") -> Alert:
+             message: str | None = None, source: str = "rule",
+             advice: Mapping[Language, str] | None = None) -> Alert:
         alert = Alert(rule_id=rule_id, subject=subject, site=self.config.site,
                       equipment=equipment, name=name, severity=severity,
                       contacts=notify.contacts, repeat_every_min=notify.repeat_every_min,
                       escalate_after_min=notify.escalate_after_min, since_ms=since_ms,
                       value=value, unit=unit, message=message, source=source)
+        # Copied in like the notification policy, so that it outlives a rule edit.
+        alert.extra.update({f"advice_{lang}": text for lang, text in (advice or {}).items()})
         self.store.save(alert)
         self._open[alert.key] = alert
         return alert
@@ -444,7 +498,8 @@ class Engine:
                                equipment=self.config.equipment_names.get(alert.equipment,
                                                                          alert.equipment),
                                value=alert.value, unit=alert.unit,
-                               at_ms=now, severity=alert.severity, minutes=minutes, by=by)
+                               at_ms=now, severity=alert.severity, minutes=minutes, by=by,
+                               advice=alert.extra.get(f"advice_{contact.language}", ""))
         text = render(kind=kind, language=contact.language, fields=fields,
                       timezone=self.config.timezone, template=alert.message)
         self._deliver(alert.id, contact_id, contact.phone, kind, text, now)

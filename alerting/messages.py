@@ -9,7 +9,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 FIELDS = ("id", "name", "equipment", "reading", "value", "unit", "time", "severity", "minutes",
-          "by", "count", "max", "per")
+          "by", "count", "max", "per", "advice")
 
 # Display symbols only: values are never converted here (units.py owns conversions).
 _UNIT_SYMBOLS = {"degC": "°C", "percent": "%", "m**3": "m³", "m**3/h": "m³/h", "W/m**2": "W/m²"}
@@ -19,11 +19,11 @@ _SEVERITY = {"fr": {"info": "Info", "warning": "Alerte", "critical": "ALERTE CRI
 TEMPLATES: dict[str, dict[str, str]] = {
     "fr": {
         "firing": "[DYNAMO] {severity} n°{id} – {equipment} : {name}. {reading} "
-                  "le {time}. Répondez OK {id} pour acquitter.",
+                  "le {time}. {advice} Répondez OK {id} pour acquitter.",
         "repeat": "[DYNAMO] Rappel n°{id} – {equipment} : {name}, toujours active "
-                  "({reading} le {time}). Répondez OK {id} pour acquitter.",
+                  "({reading} le {time}). {advice} Répondez OK {id} pour acquitter.",
         "escalation": "[DYNAMO] {severity} n°{id} non acquittée depuis {minutes} min – "
-                      "{equipment} : {name}. {reading} le {time}. "
+                      "{equipment} : {name}. {reading} le {time}. {advice} "
                       "Répondez OK {id} pour acquitter.",
         "resolved": "[DYNAMO] Fin d'alerte n°{id} – {equipment} : {name}. "
                     "{reading} le {time}.",
@@ -35,11 +35,11 @@ TEMPLATES: dict[str, dict[str, str]] = {
     },
     "en": {
         "firing": "[DYNAMO] {severity} #{id} – {equipment}: {name}. {reading} "
-                  "at {time}. Reply OK {id} to acknowledge.",
+                  "at {time}. {advice} Reply OK {id} to acknowledge.",
         "repeat": "[DYNAMO] Reminder #{id} – {equipment}: {name}, still active "
-                  "({reading} at {time}). Reply OK {id} to acknowledge.",
+                  "({reading} at {time}). {advice} Reply OK {id} to acknowledge.",
         "escalation": "[DYNAMO] {severity} #{id} unacknowledged for {minutes} min – "
-                      "{equipment}: {name}. {reading} at {time}. "
+                      "{equipment}: {name}. {reading} at {time}. {advice} "
                       "Reply OK {id} to acknowledge.",
         "resolved": "[DYNAMO] Resolved #{id} – {equipment}: {name}. "
                     "{reading} at {time}.",
@@ -71,6 +71,7 @@ class MessageFields:
     count: int = 0
     max: int = 0
     per: int = 0
+    advice: str = ""  # what to do, in the contact's language (a rule's `advice`)
 
 
 def render(*, kind: str, language: str, fields: MessageFields, timezone: str,
@@ -88,7 +89,7 @@ def render(*, kind: str, language: str, fields: MessageFields, timezone: str,
         "time": when.strftime("%d/%m/%Y à %H:%M" if language == "fr" else "%Y-%m-%d %H:%M"),
         "severity": _SEVERITY[language].get(fields.severity, fields.severity),
         "minutes": fields.minutes, "by": fields.by, "count": fields.count, "max": fields.max,
-        "per": fields.per,
+        "per": fields.per, "advice": fields.advice.strip(),
     }
     text = (template if template and kind == "firing" else words[kind]).format(**values)
     return " ".join(text.split())  # an empty unit leaves a double space

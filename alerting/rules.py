@@ -59,6 +59,18 @@ class _Rule(_Model):
     notify: Notify | None = None  # None: the file's `defaults`
     message: str | None = Field(default=None, max_length=300,
                                 description="template overriding the default French text")
+    # What to do, by language: appended to the firing, reminder and escalation SMS (the
+    # stored-hay levels say what to do at each, docs/alerting.md).
+    advice: dict[Language, str] = Field(default_factory=dict)
+
+    @field_validator("advice")
+    @classmethod
+    def _short_advice(cls, value: dict[str, str]) -> dict[str, str]:
+        for language, text in value.items():
+            if not 0 < len(text.strip()) <= 200:
+                raise ValueError(f"advice {language}: 1 to 200 characters (an SMS is read on "
+                                 "a phone)")
+        return value
 
 
     @field_validator("message")
@@ -108,12 +120,33 @@ class ThresholdRule(_SensorRule):
 
 
 class RateRule(_SensorRule):
-    """Fires when the value changes faster than `rise_per_min`/`fall_per_min` over a window."""
+    """Fires when the value changes faster than `rise_per_min`/`fall_per_min` over a window.
+
+    Slow processes (stored hay warming by degrees a day) may be written `rise_per_day` /
+    `fall_per_day`: the same rule, per minute = per day / 1440."""
 
     kind: Literal["rate"]
     rise_per_min: float | None = Field(default=None, gt=0)
     fall_per_min: float | None = Field(default=None, gt=0)
     window_min: Minutes = Field(default=5.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _per_day(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for direction in ("rise", "fall"):
+            per_day = data.pop(f"{direction}_per_day", None)
+            if per_day is None:
+                continue
+            if data.get(f"{direction}_per_min") is not None:
+                raise ValueError(f"give `{direction}_per_min` or `{direction}_per_day`, "
+                                 "not both")
+            if not isinstance(per_day, int | float) or isinstance(per_day, bool):
+                raise ValueError(f"`{direction}_per_day` must be a number")
+            data[f"{direction}_per_min"] = per_day / 1440
+        return data
 
     @model_validator(mode="after")
     def _direction(self) -> RateRule:
@@ -154,6 +187,7 @@ class SensorInfo(_Model):
     equipment: str
     role: str
     unit: str
+    location: str = ""  # where the sensor is (a probe in a stack): named in the SMS
 
 
 class GrafanaRouting(_Model):
@@ -276,7 +310,8 @@ def load_alert_config(file: str | Path) -> AlertConfig:
             for sensor in device.sensors:
                 sensors[sensor.id] = SensorInfo(gateway=gateway.gateway,
                                                 equipment=device.equipment, role=sensor.role,
-                                                unit=_unit_of(gateway, device, sensor))
+                                                unit=_unit_of(gateway, device, sensor),
+                                                location=sensor.location)
     config = config.model_copy(update={"sensors": sensors, "equipment_names": names})
     issues.extend(_cross_check(config, doc, gateways))
     if issues:

@@ -41,6 +41,9 @@ class ServiceCounters:
     commands: int = 0  # applied or refused by the engine (e.g. the alert had resolved)
     commands_rejected: int = 0  # malformed, or not this site's: set aside in the store
     commands_duplicate: int = 0  # redeliveries of a command already handled
+    evaluations: int = 0  # telemetry and statuses the engine evaluated (alerting/metrics.py)
+    evaluation_errors: int = 0  # messages whose evaluation raised (logged, skipped)
+    ticks: int = 0  # time-driven evaluations
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **deltas: int) -> None:
@@ -135,18 +138,23 @@ class AlertService:
                 if (status.site, status.gateway) != (topic.site, topic.gateway):
                     raise PayloadError("site/gateway in payload differ from the topic")
                 self.engine.on_status(status)
+                self.counters.add(evaluations=1)
             else:
                 telemetry = decode_telemetry(payload)
                 if (telemetry.site, telemetry.gateway, telemetry.equipment) != (
                         topic.site, topic.gateway, topic.equipment):
                     raise PayloadError("site/gateway/equipment in payload differ from the topic")
                 self.engine.on_telemetry(telemetry)
+                self.counters.add(evaluations=1)
         except PayloadError as exc:
             # The collector keeps the dead letter; here it is counted and skipped.
             self.counters.add(malformed=1)
-            log.warning("malformed message on %s: %s", message.topic, exc.reason)
+            log.warning("malformed message on %s: %s", message.topic, exc.reason,
+                        extra={"topic": message.topic, "reason": exc.reason})
         except Exception:  # one bad message or a store hiccup must not stop alerting
-            log.exception("alert evaluation failed on %s", message.topic)
+            self.counters.add(evaluation_errors=1)
+            log.exception("alert evaluation failed on %s", message.topic,
+                          extra={"topic": message.topic})
 
     def _command(self, payload: bytes) -> None:
         try:
@@ -194,6 +202,7 @@ class AlertService:
                         self.counters.add(replies=1)
                         self.engine.on_sms(phone=sms.number, text=sms.text)
                 self.engine.tick()
+                self.counters.add(ticks=1)
                 self._record_outcomes()
             except Exception:
                 log.exception("alert tick failed")

@@ -172,6 +172,15 @@ class AlertStore:
         with self._lock:
             return self._db.execute(sql, params).fetchall()
 
+    def counts(self) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
+        """For /metrics: notifications by (notifier, result), open alerts by (state, severity)."""
+        sent = self._run("SELECT notifier, result, count(*) AS n FROM notifications"
+                         " GROUP BY notifier, result")
+        open_ = self._run("SELECT state, severity, count(*) AS n FROM alerts"
+                          " WHERE state != 'resolved' GROUP BY state, severity")
+        return ({(r["notifier"], r["result"]): int(r["n"]) for r in sent},
+                {(r["state"], r["severity"]): int(r["n"]) for r in open_})
+
     # -- alerts -------------------------------------------------------------------------------
 
     def save(self, alert: Alert) -> Alert:

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
 from api.accounting.factors import FactorTable
@@ -20,17 +20,21 @@ from api.console.auth import ConsoleRefusal, console_refusal_page
 from api.console.render import STATIC
 from api.database import make_engine, migrate, sessions
 from api.deps import AUTHENTICATED
+from api.metrics import ApiMetrics, MetricsMiddleware, metrics_response
 from api.routes import (
     alerts,
     base_years,
+    calendars,
     contracts,
     energy,
     equipment,
     exports,
     factors,
+    fleet,
     grid_intensity,
     health,
     indicators,
+    publications,
     records,
     reports,
 )
@@ -86,11 +90,26 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                   description="Energy and greenhouse-gas indicators of the DYNAMO demonstrator's "
                               "pilot equipment.")
     app.include_router(health.router, prefix="/api/v1")
+    # Bundles for remote upgrade: public, their signed notices are what gateways trust.
+    app.include_router(fleet.router, prefix="/api/v1")
     for module in (equipment, energy, indicators, records, factors, exports, grid_intensity,
-                   reports, alerts, base_years, contracts):
+                   reports, publications, alerts, base_years, contracts, calendars):
         app.include_router(module.router, prefix="/api/v1", dependencies=[AUTHENTICATED])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(console_router)
     # The console's refusals (403, 404, expired form) as French pages, whichever page raised them.
     app.add_exception_handler(ConsoleRefusal, console_refusal_page)
+    _serve_metrics(app, settings)
     return app
+
+
+def _serve_metrics(app: FastAPI, settings: ApiSettings) -> None:
+    """Prometheus `/metrics` of this app (api/metrics.py: who may scrape, and why)."""
+    if not settings.api_metrics:
+        return
+    metrics = ApiMetrics()
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics(request: Request) -> Response:
+        return metrics_response(request, metrics, token=settings.api_metrics_token)

@@ -113,6 +113,11 @@ class BrokerMonitor:
         with self._lock:
             return self._gateways.get((site, gateway))
 
+    def gateways(self) -> list[GatewayStatus]:
+        """Every gateway's latest status (the console's fleet page)."""
+        with self._lock:
+            return list(self._gateways.values())
+
     def describe(self) -> str:
         where = f"{self._broker.host}:{self._broker.port}"
         return f"connected to {where}" if self.connected.is_set() else \

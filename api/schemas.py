@@ -62,12 +62,31 @@ class LatestOut(BaseModel):
     readings: list[ReadingOut]
 
 
+class CounterDropOut(BaseModel):
+    """A drop of a counter in the period: a roll-over of its integer register (the wrapped
+    increment counted) or a reset (counting taken to restart from zero); docs/indicators.md."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    sensor: str
+    kind: Literal["rollover", "reset"]
+    at: datetime = Field(description="the first reading after the drop (the period's end "
+                                     "when the counter was interpolated there)")
+    from_value: float = Field(alias="from", description="the counter before the drop")
+    to: float = Field(description="the counter after the drop")
+    increment: float = Field(description="what was counted for the step, in the sensor's unit")
+
+
 class SensorEnergy(BaseModel):
     sensor: str
     role: str
     energy_kwh: float
     readings: int
-    resets: int = Field(description="counter drops treated as resets or roll-overs")
+    resets: int = Field(description="counter drops taken as resets (meter replaced, cleared)")
+    rollovers: int = Field(default=0, description="counter drops taken as roll-overs of the "
+                                                  "counter's integer register")
+    drops: list[CounterDropOut] = Field(default_factory=list,
+                                        description="each roll-over and reset, named")
     boundaries_interpolated: bool = Field(
         description="both ends of the period were interpolated between readings around them")
     largest_gap_s: float = Field(description="longest stretch without a reading in the period")
@@ -227,7 +246,13 @@ class SourceEnergy(BaseModel):
         description="`mixed` when hourly rollups of a long period used both")
     sensors: list[str]
     readings: int
-    resets: int = Field(description="counter drops treated as resets or roll-overs")
+    resets: int = Field(description="counter drops taken as resets (meter replaced, cleared)")
+    rollovers: int = Field(default=0, description="counter drops taken as roll-overs of the "
+                                                  "counter's integer register")
+    drops: list[CounterDropOut] = Field(
+        default_factory=list,
+        description="each roll-over and reset, named (raw readings only; hourly rollups keep "
+                    "the counts)")
     coverage: float = Field(description="share of the period with readings no further apart "
                                         "than the allowed gap (0–1)")
     largest_gap_s: float | None = Field(
@@ -547,6 +572,33 @@ class GwpOut(BaseModel):
 
 # --- equipment indicators -----------------------------------------------------------------
 
+class AirSideOut(BaseModel):
+    """What the drying air took up, from psychrometrics (api/accounting/airside.py)."""
+
+    pressure_pa: float = Field(description="air pressure used for humidity ratios")
+    covered_h: float = Field(description="time with all five air sensors read")
+    dry_air_kg: float = Field(description="Σ airflow / v(T_in, W_in) × Δt")
+    mean_inlet_humidity_ratio: float | None = Field(description="kg water / kg dry air")
+    mean_outlet_humidity_ratio: float | None
+    water_taken_up_kg: float = Field(description="Σ dry air × (W_out − W_in)")
+    water_balance_gap: float | None = Field(
+        description="water taken up by the air / water evaporated from the batches − 1")
+    water_balance_tolerance: float = Field(
+        description="the gap the sensors' accuracy explains (docs/indicators.md)")
+    water_balance_within_tolerance: bool | None
+    heat_taken_up_kwh: float = Field(
+        description="latent heat the air took up as vapour: Σ dry air × (h(T_out, W_out) − "
+                    "h(T_out, W_in))")
+    sensible_heat_kwh: float = Field(
+        description="Σ dry air × (h(T_out, W_in) − h(T_in, W_in)); negative: the air gave "
+                    "its own heat to the hay")
+    metered_heat_kwh: float = Field(description="the dryer's total metered energy")
+    ambient_heat_kwh: float = Field(
+        description="heat taken up − metered heat, at least 0: the ambient air's share, "
+                    "which nothing meters")
+    ambient_share: float | None = Field(description="ambient heat / heat taken up")
+
+
 class DryerOut(BaseModel):
     batches: list[int] = Field(description="ids of the batches counted (ending in the period)")
     water_evaporated_kg: float | None = Field(
@@ -561,11 +613,17 @@ class DryerOut(BaseModel):
     kwh_per_t_water: float | None = Field(description="total energy per tonne of water removed")
     purchased_kwh_per_t_water: float | None
     kwh_per_t_dry_matter: float | None
-    latent_heat_floor_kwh_per_kg: float
-    ratio_to_latent_heat_floor: float | None = Field(
-        description="total (not purchased) specific energy over the latent-heat floor")
+    latent_heat_kwh_per_kg: float = Field(
+        description="latent heat of evaporation of water (api/data/references.yaml)")
+    metered_energy_per_latent_heat: float | None = Field(
+        description="metered energy (total, not purchased) per latent heat of the water "
+                    "evaporated; a barn dryer takes most of its heat from the ambient air, "
+                    "which nothing meters, so a ratio below 1 is normal (~0.34 typical)")
     co2e_kg_per_t_water: float | None
     co2e_kg_per_t_dry_matter: float | None
+    air_side: AirSideOut | None = Field(
+        default=None, description="the air-side balance, where the dryer measures inlet and "
+                                  "outlet air temperature and humidity and the airflow")
 
 
 class CoreFreezing(BaseModel):
@@ -603,17 +661,40 @@ class MaterialOut(BaseModel):
     co2e_kg: float | None
 
 
+class PlannedTimeOut(BaseModel):
+    """The line's time against its shift calendar (ISO 22400-2:2014 time model), hours."""
+
+    calendar: str = Field(description="the calendar used: `configuration` (the site's) or "
+                                      "`api` (set by an admin)")
+    calendar_version: int = Field(description="the admin's stored version (0: none)")
+    planned_operation_h: float = Field(
+        description="shifts − closures + extra shifts (ISO 22400 POT)")
+    planned_downtime_h: float = Field(
+        description="declared planned stops inside it (PDOT), not held against availability")
+    planned_busy_h: float = Field(description="planned operation − planned downtime (PBT)")
+    run_h: float = Field(description="running during planned busy time (APT)")
+    unplanned_stop_h: float = Field(description="stopped or idle during planned busy time")
+    fault_h: float = Field(description="in fault during planned busy time")
+    unknown_h: float = Field(description="planned busy time without readings")
+    running_outside_planned_h: float = Field(
+        description="running outside planned busy time (closures, planned stops, no shift)")
+
+
 class PackagingOut(BaseModel):
     units_packed: float | None
     units_rejected: float | None
     kwh_per_1000_units: float | None
     materials: list[MaterialOut]
     material_co2e_kg_per_unit: float | None
-    availability: float | None = Field(description="running / (running + fault) time")
+    oee_availability: float | None = Field(
+        description="run time / planned busy time with readings (ISO 22400-2 APT / PBT); "
+                    "null with `oee_availability_reason` when it cannot be known")
+    oee_availability_reason: str | None = None
+    planned_time: PlannedTimeOut | None = None
     performance: float | None = Field(
         description="(good + rejected) / (running time × nominal rate)")
     quality: float | None = Field(description="good / (good + rejected)")
-    oee: float | None
+    oee: float | None = Field(description="oee_availability × performance × quality")
     nominal_rate_upm: float | None
 
 

@@ -43,3 +43,13 @@ class ApiSettings(ServiceSettings):
     console_login_window_s: int = 15 * 60
     console_login_failures_per_login: int = 5
     console_login_failures_per_address: int = 20
+    # Prometheus `GET /metrics` (api/metrics.py): on; answered to loopback clients not behind a
+    # proxy, or to anyone showing this bearer token (a remote Prometheus).
+    api_metrics: bool = True
+    api_metrics_token: str | None = None
+    # The fleet's Ed25519 private key (`dynamo fleet keygen`, docs/fleet.md): set, the console's
+    # fleet page lets admins push a gateway's configuration; unset (default), it only shows.
+    fleet_key: Path | None = None
+    # Gateway bundles published for remote upgrade (`dynamo fleet publish-bundle --store`),
+    # served at /api/v1/fleet/bundles/{sha256} (api/routes/fleet.py); unset: none served.
+    fleet_bundles: Path | None = None

@@ -8,7 +8,8 @@ from pathlib import Path
 from telemetry.errors import ConfigError
 from telemetry.loader import load_gateway_config
 from telemetry.roles import ROLES, Role
-from telemetry.site import EquipmentKind, RefrigerantCharge
+from telemetry.shifts import ShiftCalendar
+from telemetry.site import EquipmentKind, RefrigerantCharge, Sensor
 from telemetry.template import MqttField, RegisterPoint
 
 
@@ -22,6 +23,10 @@ class SensorInfo:
     # The template's register data type (`float32`, `uint32`…), None for an MQTT field: a
     # counter's resolution, hence part of its uncertainty, depends on it.
     data_type: str | None = None
+    # The value the api reads is `raw × scale + offset` of the device's raw value (template and
+    # sensor conversions together): where an integer register wraps, in the sensor's unit.
+    scale: float = 1.0
+    offset: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +39,7 @@ class EquipmentInfo:
     sensors: tuple[SensorInfo, ...]
     timezone: str = "Europe/Paris"  # the site's, for calendar periods
     refrigerant: RefrigerantCharge | None = None  # a refrigeration system's fluid and charge
+    calendar: ShiftCalendar | None = None  # the configuration's shift calendar (default)
 
     def with_role(self, role: str) -> list[SensorInfo]:
         return [s for s in self.sensors if s.role.name == role]
@@ -41,6 +47,12 @@ class EquipmentInfo:
 
 def _data_type(point: RegisterPoint | MqttField) -> str | None:
     return str(point.data_type) if isinstance(point, RegisterPoint) else None
+
+
+def _conversion(point: RegisterPoint | MqttField, sensor: Sensor) -> dict[str, float]:
+    """(raw × point.scale + point.offset) × sensor.scale + sensor.offset as one scale, offset."""
+    return {"scale": point.scale * sensor.scale,
+            "offset": point.offset * sensor.scale + sensor.offset}
 
 
 class SiteRegistry:
@@ -77,12 +89,14 @@ class SiteRegistry:
                                unit=s.unit if s.unit is not None
                                else config.point_of(d, s).unit,
                                device=d.id, attributes=dict(s.attributes),
-                               data_type=_data_type(config.point_of(d, s)))
+                               data_type=_data_type(config.point_of(d, s)),
+                               **_conversion(config.point_of(d, s), s))
                     for d in config.devices if d.equipment == eq.id for s in d.sensors)
                 found[(config.site, eq.id)] = EquipmentInfo(id=eq.id, kind=eq.kind, name=eq.name,
                                              site=config.site, gateway=config.gateway,
                                              sensors=sensors, timezone=config.timezone,
-                                             refrigerant=eq.refrigerant)
+                                             refrigerant=eq.refrigerant,
+                                             calendar=eq.calendar)
         if issues:
             raise ConfigError(issues)
         return cls(found)

@@ -18,6 +18,7 @@ from telemetry.influx.schema import (
     REASON_FIELD,
     SENSOR_HOURLY,
     STATE_HOURLY,
+    TYPE_FIELD,
     VALUE_FIELD,
 )
 
@@ -33,6 +34,16 @@ class LatestReading:
 
 
 @dataclass(frozen=True, slots=True)
+class CounterSeries:
+    """A sensor's time-sorted good (ms, value) readings around a period, their unit, and for a
+    counter the register type its gateway stored with them (None: unknown, e.g. older data)."""
+
+    samples: list[tuple[int, float]]
+    unit: str
+    data_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class EnergyRollupRow:
     energy_kwh: float
     method: Literal["counter_difference", "power_integral", "mixed"]
@@ -40,6 +51,7 @@ class EnergyRollupRow:
     resets: int
     covered_hours: float
     hours: int
+    rollovers: int = 0
 
 
 class ReadingsStore:
@@ -84,6 +96,20 @@ class ReadingsStore:
 
         Returns the time-sorted samples and the unit they are in.
         """
+        found = self._samples(site=site, sensor=sensor, start=start, end=end, around=around,
+                              typed=False)
+        return found.samples, found.unit
+
+    def counter_series(
+        self, *, site: str, sensor: str, start: datetime, end: datetime, around: timedelta
+    ) -> CounterSeries:
+        """As `counter_samples`, with the register type the gateway stored beside the counter's
+        readings (the `dtype` field, its latest value around the period; None if absent)."""
+        return self._samples(site=site, sensor=sensor, start=start, end=end, around=around,
+                             typed=True)
+
+    def _samples(self, *, site: str, sensor: str, start: datetime, end: datetime,
+                 around: timedelta, typed: bool) -> CounterSeries:
         where = (f"{tag_equals('site', site)} AND {tag_equals('sensor', sensor)}"
                  f" AND {tag_equals('quality', 'good')}")
         value = quote_ident(VALUE_FIELD)
@@ -98,9 +124,18 @@ class ReadingsStore:
             f" AND time >= {time_literal(end)} AND time < {time_literal(end + around)}"
             " GROUP BY unit",
         ]
+        if typed:  # in the same request: one round trip still
+            statements.append(
+                f"SELECT last({quote_ident(TYPE_FIELD)}) AS dtype FROM {measurement}"
+                f" WHERE {where} AND time >= {time_literal(start - around)}"
+                f" AND time < {time_literal(end + around)}")
         samples: dict[int, float] = {}
         units: set[str] = set()
+        data_type: str | None = None
         for series in self.client.query(";".join(statements)):
+            if "dtype" in series.columns:
+                data_type = next((str(r["dtype"]) for r in series.rows() if r["dtype"]), None)
+                continue
             units.add(series.tags.get("unit", ""))
             for row in series.rows():
                 if row["value"] is not None:
@@ -108,7 +143,7 @@ class ReadingsStore:
         if len(units) > 1:
             raise ValueError(f"sensor {sensor} changed unit ({', '.join(sorted(units))}) "
                              "within the period")
-        return sorted(samples.items()), next(iter(units), "")
+        return CounterSeries(sorted(samples.items()), next(iter(units), ""), data_type)
 
     # --- rollups (docs/influxdb-schema.md) ------------------------------------------------
 
@@ -137,7 +172,8 @@ class ReadingsStore:
                 if any((row["n"] or 0) > 0 for row in series.rows()):
                     used.setdefault(series.tags["source"], set()).add(method)
         sums = (f"SELECT sum(energy_kwh) AS energy, sum(coverage) AS covered, sum(readings) AS"
-                f" readings, sum(resets) AS resets, count(energy_kwh) AS hours FROM {m}"
+                f" readings, sum(resets) AS resets, sum(rollovers) AS rollovers,"
+                f" count(energy_kwh) AS hours FROM {m}"
                 f" WHERE {where} GROUP BY source")
         out: dict[str, EnergyRollupRow] = {}
         for series in self.client.query(sums):
@@ -150,7 +186,8 @@ class ReadingsStore:
                 out[source] = EnergyRollupRow(
                     energy_kwh=float(row["energy"] or 0.0), method=label,
                     readings=int(row["readings"] or 0), resets=int(row["resets"] or 0),
-                    covered_hours=float(row["covered"] or 0.0), hours=int(row["hours"] or 0))
+                    covered_hours=float(row["covered"] or 0.0), hours=int(row["hours"] or 0),
+                    rollovers=int(row["rollovers"] or 0))
         return out
 
     def increase_rollup(self, *, site: str, sensor: str, start: datetime,
@@ -171,6 +208,15 @@ class ReadingsStore:
             for row in series.rows():
                 out[float(series.tags["state"])] = float(row["seconds"] or 0.0)
         return out
+
+    def state_hours(self, *, site: str, sensor: str, start: datetime,
+                    end: datetime) -> list[tuple[int, float, float]]:
+        """(hour start ms, state, seconds) of a state sensor's hourly rollups over
+        `[start, end)`: what splits a long period's states by planned time."""
+        statement = (f"SELECT seconds FROM {quote_ident(STATE_HOURLY)}"
+                     f" WHERE {self._where(site, 'sensor', sensor, start, end)} GROUP BY state")
+        return [(int(row["time"]), float(series.tags["state"]), float(row["seconds"] or 0.0))
+                for series in self.client.query(statement) for row in series.rows()]
 
     def band_rollup(self, *, site: str, sensor: str, start: datetime,
                     end: datetime) -> dict[str, tuple[float, float, float]]:

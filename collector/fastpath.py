@@ -34,9 +34,9 @@ from telemetry.influx.lineprotocol import field_value
 _TS_MIN, _TS_MAX = 946_684_800_000, 4_102_444_800_000
 _CACHE_LIMIT = 200_000  # series remembered in all (each a line start of ~130 bytes)
 
-# A series among a device's readings, with the reason its readings carry (None mostly):
-# (sensor, unit, quality, reason). Each has a line start of its own.
-SeriesKey = tuple[str, str, str, str | None]
+# A series among a device's readings, with the reason and register type its readings carry
+# (None mostly): (sensor, unit, quality, reason, type). Each has a line start of its own.
+SeriesKey = tuple[str, str, str, str | None, str | None]
 # The device a series belongs to: (site, gateway, equipment, device).
 DeviceKey = tuple[str, str, str, str]
 
@@ -49,6 +49,7 @@ class _Reading(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     # A literal decodes to the same three strings every time: no new object, compared by identity
     quality: Literal["good", "uncertain", "bad"] = "good"
     reason: str | None = None
+    type: str | None = None  # a counter's register type; the model judged it with the series
 
 
 class _Message(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -63,7 +64,7 @@ class _Message(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     clock_synced: bool = True
 
 
-_SERIES = attrgetter("sensor", "unit", "quality", "reason")
+_SERIES = attrgetter("sensor", "unit", "quality", "reason", "type")
 _VALUE = attrgetter("value")
 
 

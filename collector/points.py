@@ -6,9 +6,11 @@ and the dead-letter replay both go through it, so a replayed message is judged b
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from collector.admission import Admission
 from collector.fastpath import FastPath, SeriesKey
 from telemetry.errors import PayloadError
 from telemetry.influx.lineprotocol import escape_key, field_value, line
@@ -17,6 +19,7 @@ from telemetry.influx.schema import (
     READINGS,
     REASON_FIELD,
     SEQUENCE_EVENTS,
+    TYPE_FIELD,
     VALUE_FIELD,
 )
 from telemetry.payload import (
@@ -43,15 +46,22 @@ class Decoded:
     gateway: str
     seq: int | None = None  # telemetry only
     ts: int | None = None  # the gateway's timestamp (ms), when the message has one
+    floor: int | None = None  # status only: the lowest seq the gateway's spool still holds
+    converted: int = 0  # readings converted to their sensor's configured unit (admission)
 
 
 def decode(topic_name: str, payload: bytes, *, received_ms: int,
-           fast: FastPath | None = None) -> Decoded:
+           fast: FastPath | None = None, admission: Admission | None = None,
+           now_ms: int | None = None) -> Decoded:
     """Validate a message against its topic and turn it into lines; `PayloadError` says why not.
 
     With `fast`, telemetry of series the model accepted before skips the model (see
     collector.fastpath); what the model accepts teaches `fast` its series.
+    With `admission`, the site configurations must declare the message (`Refused` otherwise,
+    collector.admission), its time no further ahead of `now_ms` (default `received_ms`; a
+    replay judges by today's clock) than the bound.
     """
+    now = received_ms if now_ms is None else now_ms
     topic = parse_topic(topic_name)
     if topic is None:
         raise PayloadError("not a dynamo/v1 telemetry or status topic")
@@ -59,8 +69,10 @@ def decode(topic_name: str, payload: bytes, *, received_ms: int,
         status = decode_status(payload)
         if (status.site, status.gateway) != (topic.site, topic.gateway):
             raise PayloadError("site/gateway in payload differ from the topic")
+        if admission is not None:
+            admission.check_status(status, now_ms=now)
         return Decoded([status_line(status, received_ms=received_ms)], 1, status.site,
-                       status.gateway, ts=status.ts)
+                       status.gateway, ts=status.ts, floor=status.buffer_floor)
     if topic.channel is not Channel.TELEMETRY:
         raise PayloadError(f"the collector does not store the {topic.channel} channel")
     if fast is not None and topic.equipment is not None:
@@ -68,18 +80,42 @@ def decode(topic_name: str, payload: bytes, *, received_ms: int,
                               equipment=topic.equipment)
         if accepted is not None:
             text, points, seq, ts = accepted
+            if admission is not None:  # fast series come from admitted messages only
+                admission.check_time(ts, now_ms=now)
             return Decoded([text], points, topic.site, topic.gateway, seq=seq, ts=ts)
     telemetry = decode_telemetry(payload)
     # The topic is what the broker's ACL vouches for; the payload must agree with it.
     if (telemetry.site, telemetry.gateway, telemetry.equipment) != (
             topic.site, topic.gateway, topic.equipment):
         raise PayloadError("site/gateway/equipment in payload differ from the topic")
+    converted = 0
+    if admission is not None:
+        # Converted readings carry their sensor's unit from here on: the series the fast path
+        # learns below are those of a message in the configured units, right as they are.
+        telemetry, converted = admission.admit(telemetry, now_ms=now)
     lines = telemetry_lines(telemetry)
     if fast is not None:
         fast.learn((telemetry.site, telemetry.gateway, telemetry.equipment, telemetry.device),
                    _plain_series(telemetry))
     return Decoded(lines, len(lines), telemetry.site, telemetry.gateway, seq=telemetry.seq,
-                   ts=telemetry.ts)
+                   ts=telemetry.ts, converted=converted)
+
+
+def telemetry_seq(topic_name: str, payload: bytes) -> tuple[str, str, int] | None:
+    """(site, gateway, seq) of a telemetry message refused by `decode`, when its topic is a
+    telemetry topic and its payload still names a number (for the end-to-end ack of a message
+    set aside: collector.acks); None otherwise."""
+    topic = parse_topic(topic_name)
+    if topic is None or topic.channel is not Channel.TELEMETRY:
+        return None
+    try:
+        document = json.loads(payload)
+    except ValueError:
+        return None
+    seq = document.get("seq") if isinstance(document, dict) else None
+    if type(seq) is not int or seq < 0:
+        return None
+    return topic.site, topic.gateway, seq
 
 
 def telemetry_lines(message: Telemetry) -> list[str]:
@@ -104,13 +140,18 @@ def _plain_series(message: Telemetry) -> Iterator[tuple[SeriesKey, str]]:
     head, site = _message_tags(message), escape_key(message.site)
     for r in message.readings:
         if r.value is not None:
-            yield (r.sensor, r.unit, r.quality.value, r.reason), _value_start(head, site, r)
+            key = (r.sensor, r.unit, r.quality.value, r.reason, r.type)
+            yield key, _value_start(head, site, r)
 
 
 def _value_start(head: str, site: str, reading: Reading) -> str:
-    """A reading's line up to its value: the same for the model's lines and the fast path's."""
+    """A reading's line up to its value: the same for the model's lines and the fast path's.
+
+    A counter's register type is a field (`dtype`), not a tag: it is the same for every
+    reading of a sensor, and as a tag its first appearance would have split the series."""
+    kind = f"{TYPE_FIELD}={field_value(reading.type)}," if reading.type else ""
     reason = f"{REASON_FIELD}={field_value(reading.reason)}," if reading.reason else ""
-    return f"{_series_tags(head, site, reading)} {reason}{VALUE_FIELD}="
+    return f"{_series_tags(head, site, reading)} {kind}{reason}{VALUE_FIELD}="
 
 
 def _message_tags(message: Telemetry) -> str:
@@ -134,6 +175,10 @@ def status_line(status: Status, *, received_ms: int) -> str:
         fields["buffer_thinned"] = status.buffer_thinned
     if status.buffer_dropped is not None:
         fields["buffer_dropped"] = status.buffer_dropped
+    if status.buffer_refused is not None or status.buffer_floor is not None:
+        # Messages held because the broker refused them (0 once delivered): the fleet's alarm
+        # for an ACL that forbids what a gateway sends.
+        fields["buffer_refused"] = sum((status.buffer_refused or {}).values())
     if status.version:
         fields["version"] = status.version
     if status.config_hash:

@@ -10,6 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from collector.admission import Admission
 from collector.deadletters import DeadLetter, DeadLetterStore
 from collector.points import decode
 from collector.writer import INFLUX_WRITE_TOPIC, Writer, WriterStopped
@@ -26,14 +27,15 @@ class ReplayReport:
 
 
 def replay(*, store: DeadLetterStore, influx: InfluxClient, ids: list[int] | None = None,
-           limit: int = 1000) -> ReplayReport:
-    """Re-validate and write the given letters (default: the oldest `limit`)."""
+           limit: int = 1000, admission: Admission | None = None) -> ReplayReport:
+    """Re-validate and write the given letters (default: the oldest `limit`); with
+    `admission`, by the site configurations too, timestamps judged by today's clock."""
     report = ReplayReport()
     # One attempt per write: an operator replaying by hand wants an answer, not a retry loop.
     writer = Writer(influx=influx, dead_letters=store, give_up=_already_set())
     for letter in store.entries(limit=limit, ids=ids):
         try:
-            writer.write(_lines(letter))
+            writer.write(_lines(letter, admission))
         except PayloadError as exc:
             report.kept[letter.id] = exc.reason
             continue
@@ -45,10 +47,11 @@ def replay(*, store: DeadLetterStore, influx: InfluxClient, ids: list[int] | Non
     return report
 
 
-def _lines(letter: DeadLetter) -> list[str]:
+def _lines(letter: DeadLetter, admission: Admission | None = None) -> list[str]:
     if letter.topic == INFLUX_WRITE_TOPIC:
         return [line for line in letter.payload.decode().split("\n") if line]
-    return decode(letter.topic, letter.payload, received_ms=letter.received_ms).lines
+    return decode(letter.topic, letter.payload, received_ms=letter.received_ms,
+                  admission=admission, now_ms=int(time.time() * 1000)).lines
 
 
 def _already_set() -> threading.Event:

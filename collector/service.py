@@ -22,10 +22,12 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from collector.acks import AckTracker
+from collector.admission import Admission, Refused, SiteConfigs
 from collector.deadletters import DeadLetterStore
 from collector.fastpath import FastPath
 from collector.inbox import Inbox
-from collector.points import decode, sequence_event_line
+from collector.points import decode, sequence_event_line, telemetry_seq
 from collector.sequence import SequenceEvent, SequenceTracker
 from collector.writer import Backoff, Writer, WriterStopped
 from telemetry.errors import PayloadError
@@ -33,8 +35,9 @@ from telemetry.influx.client import InfluxClient, InfluxError
 from telemetry.influx.lineprotocol import line
 from telemetry.influx.schema import COLLECTOR_STATUS
 from telemetry.mqtt import connect, make_client
+from telemetry.payload import decode_ack
 from telemetry.site import Broker
-from telemetry.topics import Channel, subscription
+from telemetry.topics import Channel, ack_subscription, parse_ack_topic, subscription
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,11 @@ class Counters:
     last_write_ms: int = 0
     lag_ms: int = 0  # at the last write: now − the oldest gateway timestamp of the batch
     held: int = 0  # a gauge: messages received and not yet acknowledged (≤ receive_maximum)
+    units_converted: int = 0  # readings converted to their sensor's configured unit
+    # dead letters by reason (a short word: collector.metrics.DEAD_LETTER_REASONS), and per
+    # (site, gateway) the gateway timestamp (ms) of its newest message stored
+    dead_letter_reasons: dict[str, int] = field(default_factory=dict, repr=False)
+    stored_ts: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **deltas: int) -> None:
@@ -77,10 +85,31 @@ class Counters:
             for name, delta in deltas.items():
                 setattr(self, name, getattr(self, name) + delta)
 
+    def dead_letter(self, reason: str, count: int = 1) -> None:
+        """`count` messages or point groups set aside for `reason` (a short word)."""
+        with self.lock:
+            self.dead_letters += count
+            self.dead_letter_reasons[reason] = self.dead_letter_reasons.get(reason, 0) + count
+
+    def stored(self, newest: dict[tuple[str, str], int]) -> None:
+        """A batch was stored: the newest gateway timestamp of each (site, gateway) in it."""
+        with self.lock:
+            for key, ts in newest.items():
+                self.stored_ts[key] = max(ts, self.stored_ts.get(key, 0))
+
+    def breakdowns(self) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
+        """Copies of the labelled counts: dead letters by reason, newest stored per gateway."""
+        with self.lock:
+            return dict(self.dead_letter_reasons), dict(self.stored_ts)
+
     def snapshot(self) -> dict[str, int]:
         """A consistent copy of every counter."""
         with self.lock:
-            return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "lock"}
+            return {f.name: getattr(self, f.name) for f in fields(self)
+                    if f.name not in _NOT_COUNTS}
+
+
+_NOT_COUNTS = frozenset({"lock", "dead_letter_reasons", "stored_ts"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +120,9 @@ class _Item:
     qos: int
     generation: int  # the connection that delivered it: a packet id means nothing on another
     ts: int | None
+    source: tuple[str, str] | None = None  # (site, gateway), for the lag per gateway
+    seq: int | None = None  # telemetry: its number and numbering epoch, for the end-to-end ack
+    epoch: int = 0
 
 
 class Collector:
@@ -112,8 +144,11 @@ class Collector:
         backoff: Backoff | None = None,
         session_expiry_s: int = 7 * 86400,
         track_sequences: bool | None = None,
+        acks: bool | None = None,
+        ack_interval_s: float = 0.2,
         drain_timeout_s: float = 10.0,
         status_interval_s: float = 30.0,
+        admission: Admission | None = None,
     ) -> None:
         if not 1 <= receive_maximum <= 65535:
             raise ValueError("receive_maximum must be within 1..65535 (MQTT 5)")
@@ -136,7 +171,17 @@ class Collector:
         # Shared subscriptions split a gateway's sequence between collectors: no one sees it all.
         track = share_group is None if track_sequences is None else track_sequences
         self._sequences = SequenceTracker() if track else None
+        # End-to-end acks need every message of a gateway, like sequence tracking (acks.py).
+        publish_acks = share_group is None if acks is None else acks
+        self.acks = AckTracker(publish=self._publish_ack, interval_s=ack_interval_s) \
+            if publish_acks else None
         self._fast = FastPath()  # paho's thread alone uses it
+        # What the site configurations declare (None: no check, e.g. tests' throwaway sites).
+        # A new one is handed to paho's thread through `_pending_admission` (set_admission).
+        self._admission = admission
+        self._pending_admission: tuple[int, Admission | None] = (0, admission)
+        self._admission_version = 0
+        self.site_configs: SiteConfigs | None = None  # the reloader, when the CLI runs one
         # Flow control bounds what the broker sends us; the slack covers QoS 0 and a reconnect's
         # redelivery overlapping items of the previous connection still in the inbox.
         # A batch also goes once it holds its share of the flow-control window: the broker sends
@@ -151,14 +196,26 @@ class Collector:
         self._give_up = threading.Event()
         self._writer = Writer(influx=influx, dead_letters=dead_letters, give_up=self._give_up,
                               backoff=backoff, on_retry=lambda: self.counters.add(retries=1),
-                              on_rejected=lambda points, letters: self.counters.add(
-                                  rejected_points=points, dead_letters=letters))
+                              on_rejected=self._rejected)
         self._threads = [threading.Thread(target=self._write_loop, name=f"influx-writer-{i}",
                                           daemon=True) for i in range(writers)]
         self._client = make_client(broker=broker, client_id=client_id, manual_ack=True)
         self._client.on_connect = self._connected
         self._client.on_disconnect = self._disconnected
         self._client.on_message = self._received
+
+    def _rejected(self, points: int, letters: int) -> None:
+        self.counters.add(rejected_points=points)
+        self.counters.dead_letter("influx_refused", letters)
+
+    def set_admission(self, admission: Admission | None) -> None:
+        """Judge messages by these configurations from the next message on (a reload)."""
+        self._pending_admission = (self._pending_admission[0] + 1, admission)
+
+    @property
+    def admission(self) -> Admission | None:
+        """The configurations in force (or about to be, at the next message)."""
+        return self._pending_admission[1]
 
     @property
     def queue_depth(self) -> int:
@@ -170,6 +227,8 @@ class Collector:
         for thread in self._threads:
             thread.start()
         self._status_thread.start()
+        if self.acks is not None:
+            self.acks.start()
         # A persistent session: what arrives while we are away waits for us at the broker.
         connect(self._client, self._broker, clean_start=False,
                 session_expiry_s=self._session_expiry_s, receive_maximum=self.receive_maximum)
@@ -188,6 +247,8 @@ class Collector:
         self._give_up.set()
         for thread in self._threads:
             thread.join(timeout=30)
+        if self.acks is not None:
+            self.acks.stop()  # the last stored numbers, told before we go
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -198,6 +259,10 @@ class Collector:
             log.error("broker refused the collector: %s", reason)
             return
         self._generation += 1
+        if self.acks is not None:
+            # Our own retained acks come back first: what was stored before a restart.
+            client.subscribe(ack_subscription(site=self._site), qos=1)
+            self.acks.republish()
         for channel in (Channel.TELEMETRY, Channel.STATUS):
             client.subscribe(subscription(channel, site=self._site, share_group=self._share_group),
                              qos=1)
@@ -212,34 +277,54 @@ class Collector:
         if self._closing.is_set():
             return  # not acknowledged: the broker keeps it for our next session
         try:
+            if self.acks is not None and self._ack_read_back(message):
+                client.ack(message.mid, message.qos)
+                return
             self._accept(client, message)
         except Exception as exc:
             # A bug of ours must neither kill paho's thread nor come back forever as a poison
             # message: set the message aside like any refused one, where replay can retry it.
-            log.exception("could not handle a message on %s", message.topic)
+            log.exception("could not handle a message on %s", message.topic,
+                          extra={"topic": message.topic, "reason": "collector_error"})
             self.dead_letters.add(topic=message.topic, reason=f"collector error: {exc!r}"[:500],
-                                  payload=bytes(message.payload))
-            self.counters.add(dead_letters=1)
+                                  payload=bytes(message.payload), kind="collector_error")
+            self.counters.dead_letter("collector_error")
             client.ack(message.mid, message.qos)
 
     def _accept(self, client: mqtt.Client, message: mqtt.MQTTMessage) -> None:
         self.counters.add(messages=1)
         payload = bytes(message.payload)
         now_ms = int(time.time() * 1000)
+        version, admission = self._pending_admission
+        if version != self._admission_version:
+            # New configurations: the fast path's series were admitted by the old ones.
+            self._admission_version, self._admission = version, admission
+            self._fast = FastPath()
         try:
-            decoded = decode(message.topic, payload, received_ms=now_ms, fast=self._fast)
+            decoded = decode(message.topic, payload, received_ms=now_ms, fast=self._fast,
+                             admission=self._admission)
         except PayloadError as exc:
+            kind = exc.kind if isinstance(exc, Refused) else "invalid"
             # Stored durably first, then acknowledged: set aside, never lost.
-            self.dead_letters.add(topic=message.topic, reason=exc.reason, payload=payload)
-            self.counters.add(dead_letters=1)
+            self.dead_letters.add(topic=message.topic, reason=exc.reason, payload=payload,
+                                  kind=kind)
+            self.counters.dead_letter(kind)
+            log.warning("message set aside: %s", exc.reason,
+                        extra={"topic": message.topic, "reason": kind})
+            self._ack_set_aside(message.topic, payload)
             client.ack(message.mid, message.qos)
             return
         lines, points = decoded.lines, decoded.points
+        if decoded.converted:
+            self.counters.add(units_converted=decoded.converted)
+        epoch = 0
         if self._sequences is not None and decoded.seq is not None:
             ts = decoded.ts or now_ms
             seen = self._sequences.observe(site=decoded.site, gateway=decoded.gateway,
                                            seq=decoded.seq, ts=ts)
             if seen:
+                if self.acks is not None and any(o.kind is SequenceEvent.RESET for o in seen):
+                    self.acks.reset(decoded.site, decoded.gateway)
                 deltas = {_SEQUENCE_COUNTER[o.kind]: o.count for o in seen}
                 missing = sum(_MISSING_DELTA.get(o.kind, 0) * o.count for o in seen)
                 self.counters.add(sequence_missing=missing, **deltas)
@@ -248,9 +333,45 @@ class Collector:
                     site=decoded.site, gateway=decoded.gateway, kind=o.kind, seq=o.seq,
                     count=o.count, time_ms=ts) for o in seen)]
                 points += len(seen)
+        if self.acks is not None:
+            if decoded.seq is not None:
+                epoch = self.acks.epoch(decoded.site, decoded.gateway)
+            elif decoded.floor is not None:
+                self.acks.floor(decoded.site, decoded.gateway, decoded.floor)
         self.counters.add(held=1)
         self._inbox.put(_Item(lines, points, message.mid, message.qos, self._generation,
-                              decoded.ts))
+                              decoded.ts, (decoded.site, decoded.gateway)
+                              if decoded.seq is not None else None, decoded.seq, epoch))
+
+    def _ack_read_back(self, message: mqtt.MQTTMessage) -> bool:
+        """True for one of our own acks (retained, read back at start: `AckTracker.seed`)."""
+        topic = message.topic
+        if topic.count("/") != 4 or (where := parse_ack_topic(topic)) is None:
+            return False
+        try:
+            ack = decode_ack(bytes(message.payload))
+        except PayloadError as exc:
+            log.warning("ignoring a malformed ack on %s: %s", topic, exc.reason)
+            return True
+        if (ack.site, ack.gateway) == where and self.acks is not None:
+            self.acks.seed(ack)
+        return True
+
+    def _ack_set_aside(self, topic: str, payload: bytes) -> None:
+        """A telemetry message set aside is durably kept (dead letters, replayable): the
+        gateway need not keep it, nor send it again after every reconnection."""
+        if self.acks is None:
+            return
+        found = telemetry_seq(topic, payload)
+        if found is not None:
+            site, gateway, seq = found
+            self.acks.stored([(site, gateway, self.acks.epoch(site, gateway), seq)])
+
+    def _publish_ack(self, topic: str, payload: bytes) -> bool:
+        if not self.connected.is_set():
+            return False
+        self._client.publish(topic, payload, qos=1, retain=True)
+        return True
 
     # -- InfluxDB side (writer threads) --------------------------------------------------------
 
@@ -273,6 +394,16 @@ class Collector:
             with self.counters.lock:
                 self.counters.last_write_ms = now_ms
                 self.counters.lag_ms = max(0, now_ms - oldest)
+            newest = _newest(batch)
+            self.counters.stored(newest)
+            if log.isEnabledFor(logging.DEBUG):  # one line per gateway and batch, when asked
+                for (site, gateway), ts in newest.items():
+                    log.debug("stored", extra={"site": site, "gateway": gateway, "ts_ms": ts,
+                                               "batch_messages": len(batch)})
+            if self.acks is not None:
+                self.acks.stored((item.source[0], item.source[1], item.epoch, item.seq)
+                                 for item in batch
+                                 if item.source is not None and item.seq is not None)
             # Before the acknowledgements: the broker's next messages must find the room free.
             self.counters.add(held=-len(batch))
             generation = self._generation
@@ -289,10 +420,22 @@ class Collector:
         down is a gap in a gauge, not lost data, and must never hold telemetry back.
         """
         while not self._closing.wait(self._status_interval_s):
+            letters = self.dead_letters.stats()
+            # dead_letters_dropped: what the store's bound dropped, for good (an alert's input).
             status = line(COLLECTOR_STATUS, {"collector": self._client_id},
-                          {"dead_letters": self.dead_letters.count(),
+                          {"dead_letters": letters.count, "dead_letter_bytes": letters.bytes,
+                           "dead_letters_dropped": letters.dropped,
                            "queued_messages": self.queue_depth}, int(time.time() * 1000))
             try:
                 self.influx.write([status])
             except InfluxError as exc:
                 log.debug("collector status not written: %s", exc)
+
+
+def _newest(batch: list[_Item]) -> dict[tuple[str, str], int]:
+    """Per (site, gateway) of a batch, its newest gateway timestamp (ms)."""
+    newest: dict[tuple[str, str], int] = {}
+    for item in batch:
+        if item.source is not None and item.ts is not None:
+            newest[item.source] = max(item.ts, newest.get(item.source, 0))
+    return newest

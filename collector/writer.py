@@ -2,7 +2,8 @@
 
 `write` returns only once InfluxDB confirmed every point, or set aside the points it refused:
 - connection errors, timeouts, 5xx: retried with jittered exponential backoff, forever;
-- 429: retried after the server's `Retry-After` when it gives one;
+- 429, and 502/503/504 with a `Retry-After` (seconds or an HTTP-date; InfluxDB behind a proxy
+  in maintenance): retried after the time the server gives, capped at 5 minutes;
 - 401/403/404 (credentials, a missing database): an operator's fix, so retried too — data
   waits, it is never thrown away for a configuration mistake;
 - 413: the batch is split in halves until each part fits;
@@ -81,7 +82,7 @@ class Writer:
         for reason, bad in refused.items():
             log.error("InfluxDB refused %d point(s): %s", len(bad), reason)
             self._dead_letters.add(topic=INFLUX_WRITE_TOPIC, reason=reason[:500],
-                                   payload="\n".join(bad).encode())
+                                   payload="\n".join(bad).encode(), kind="influx_refused")
         count = sum(len(bad) for bad in refused.values())
         if count:
             self._on_rejected(count, len(refused))
@@ -119,7 +120,8 @@ class Writer:
                 wait, problem = self._backoff.delay(attempt), exc
             attempt += 1
             self._on_retry()
-            log.warning("InfluxDB write failed (%s); retry %d in %.1f s", problem, attempt, wait)
+            log.warning("InfluxDB write failed (%s); retry %d in %.1f s", problem, attempt, wait,
+                        extra={"retry": attempt, "wait_s": round(wait, 3)})
             if self._give_up.wait(wait):
                 raise WriterStopped(str(problem))
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dashboards.dashboard import Dashboard
 from dashboards.evaluation import evaluation_dashboard
-from dashboards.fleet import fleet_dashboard
+from dashboards.fleet import fleet_dashboard, prometheus_fleet_dashboard
 from dashboards.inventory import SiteInfo, load_sites
 from dashboards.labels import Lang
 from dashboards.machine import machine_dashboard
@@ -16,11 +16,12 @@ from dashboards.overview import overview_dashboard
 
 
 def site_dashboards(site: SiteInfo, lang: Lang) -> list[Dashboard]:
-    """Overview, one per machine, evaluation and fleet, for one site."""
+    """Overview, one per machine, evaluation and fleet (InfluxDB, Prometheus), for one site."""
     return [overview_dashboard(site, lang),
             *(machine_dashboard(e, lang) for e in site.equipment),
             evaluation_dashboard(site, lang),
-            fleet_dashboard(site, lang)]
+            fleet_dashboard(site, lang),
+            prometheus_fleet_dashboard(site, lang)]
 
 
 def build_dashboards(config_dir: Path, lang: Lang = Lang.FR) -> list[Dashboard]:

@@ -22,6 +22,7 @@ class SensorInfo:
     unit: str
     poll_interval_s: float
     attributes: tuple[tuple[str, str], ...] = ()
+    location: str = ""  # where the sensor is (a probe in a stack of bales)
 
     @property
     def kind(self) -> Kind:
@@ -65,7 +66,8 @@ def equipment_of(config: GatewayConfig) -> list[EquipmentInfo]:
                 sensors.append(SensorInfo(
                     id=sensor.id, role=sensor.role, unit=unit,
                     poll_interval_s=device.poll_interval_s,
-                    attributes=tuple(sorted(sensor.attributes.items()))))
+                    attributes=tuple(sorted(sensor.attributes.items())),
+                    location=sensor.location))
         out.append(EquipmentInfo(site=config.site, gateway=config.gateway, id=equipment.id,
                                  kind=equipment.kind, name=equipment.name,
                                  timezone=config.timezone, sensors=tuple(sensors)))

@@ -49,6 +49,7 @@ ROLE_LABELS: dict[str, Label] = {
     "outlet_air_humidity": Label("Humidité air sortie", "Outlet air humidity"),
     "ambient_humidity": Label("Humidité extérieure", "Outdoor humidity"),
     "hay_moisture": Label("Humidité du foin", "Hay moisture"),
+    "forage_temperature": Label("Température du foin stocké", "Stored hay temperature"),
     "airflow": Label("Débit d'air", "Airflow"),
     "evaporator_pressure": Label("Pression d'évaporation", "Evaporating pressure"),
     "condenser_pressure": Label("Pression de condensation", "Condensing pressure"),
@@ -62,6 +63,24 @@ ROLE_LABELS: dict[str, Label] = {
     "units_rejected": Label("Unités rejetées", "Units rejected"),
     "material_consumed": Label("Matériau consommé", "Material consumed"),
     "line_speed": Label("Cadence", "Line speed"),
+    "heat_energy": Label("Chaleur livrée (compteur)", "Heat delivered (meter)"),
+    "heat_power": Label("Puissance thermique", "Heat power"),
+    "flow_temp": Label("Température départ", "Flow temperature"),
+    "return_temp": Label("Température retour", "Return temperature"),
+    "volume_flow": Label("Débit de liquide (eau)", "Liquid flow (water)"),
+    "voltage": Label("Tension simple", "Phase voltage"),
+    "line_voltage": Label("Tension composée", "Line voltage"),
+    "current": Label("Courant", "Current"),
+    "phase_power": Label("Puissance par phase", "Phase power"),
+    "frequency": Label("Fréquence", "Frequency"),
+    "power_factor": Label("Facteur de puissance", "Power factor"),
+    "reactive_power": Label("Puissance réactive", "Reactive power"),
+    "apparent_power": Label("Puissance apparente", "Apparent power"),
+    "reactive_energy": Label("Énergie réactive", "Reactive energy"),
+    "voltage_thd": Label("Distorsion harmonique tension", "Voltage THD"),
+    "current_thd": Label("Distorsion harmonique courant", "Current THD"),
+    "measurement": Label("Mesure", "Measurement"),
+    "measurement_total": Label("Cumul", "Running total"),
 }
 
 KIND_LABELS: dict[str, Label] = {
@@ -99,6 +118,8 @@ TITLES: dict[str, Label] = {
     "moisture": T("Humidité du foin (séchage)", "Hay moisture (drying)"),
     "solar_vs_grid": T("Solaire et photovoltaïque / réseau", "Solar and PV / grid"),
     "batch": T("Avancement du lot", "Batch progress"),
+    "stored_hay": T("Foin stocké : température des bottes (40 / 60 / 80 °C)",
+                    "Stored hay: bale temperatures (40 / 60 / 80 °C)"),
     "freezer_temps": T("Températures air et cœur (seuil −18 °C)",
                        "Air and core temperatures (−18 °C threshold)"),
     "compressor": T("Compresseur et puissance", "Compressor and power"),
@@ -134,7 +155,10 @@ TITLES: dict[str, Label] = {
     "readings_rate": T("Lectures reçues par intervalle", "Readings received per interval"),
     "bad_readings": T("Lectures en défaut", "Failed readings"),
     "dead_letters": T("Messages rejetés par le collecteur", "Messages rejected by the collector"),
-    "stopped_time": T("Temps d'arrêt", "Time stopped"),
+    # All stopped time, in and out of shifts: Grafana does not know the shift calendar, so OEE
+    # availability (on planned time) is the api's (docs/indicators.md#packaging-line).
+    "stopped_time": T("Temps à l'arrêt (dans et hors des postes)",
+                      "Time stopped (in and out of shifts)"),
     "fault_time": T("Temps en défaut", "Time in fault"),
     "door_open_time": T("Temps porte ouverte", "Time door open"),
     "reject_rate": T("Taux de rebut", "Reject rate"),
@@ -148,6 +172,13 @@ TITLES: dict[str, Label] = {
 }
 
 DESCRIPTIONS: dict[str, Label] = {
+    "hay_scale": T("Une courbe par sonde, nommée par son emplacement. En dessous de 40 °C : "
+                   "normal ; 40 à 60 °C : surveiller (mesurer 2 fois par jour) ; au-delà de "
+                   "60 °C : danger d'incendie ; au-delà de 80 °C : appeler le 18 sans déplacer "
+                   "les bottes (échelle CIIRPO/Idele).",
+                   "One curve per probe, named by its location. Below 40 °C: normal; 40 to "
+                   "60 °C: watch (measure twice a day); above 60 °C: fire danger; above 80 °C: "
+                   "call the fire brigade (18) without moving the bales (CIIRPO/Idele scale)."),
     "spread": T("Différence entre la première et la dernière valeur du compteur sur la période "
                 "affichée (une remise à zéro du compteur fausse ce total ; l'api en tient compte).",
                 "Difference between the first and last counter values over the period shown (a "

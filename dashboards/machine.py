@@ -22,6 +22,8 @@ from telemetry.site import EquipmentKind
 
 CORE_TEMP_TARGET_C = -18.0  # frozen food's core temperature to reach (and keep)
 SAFE_HAY_MOISTURE_PCT = 15.0  # barn-dried hay is safe to store at ≤ 15 % moisture
+# Stored hay's self-heating scale (docs/sources.md#hay-self-heating): watch, danger, call 18.
+HAY_SCALE = (Threshold(40.0, "orange"), Threshold(60.0, "red"), Threshold(80.0, "dark-red"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,8 @@ LAYOUTS: dict[EquipmentKind, tuple[tuple[str, tuple[Item, ...]], ...]] = {
         ("batch", (Group(("hay_moisture",), "moisture",
                          thresholds=(Threshold(SAFE_HAY_MOISTURE_PCT, "orange"),), latest=True),
                    Group(("batch_mass",), latest=True), Group(("fan_running",)))),
+        ("stored_hay", (Group(("forage_temperature",), "stored_hay", thresholds=HAY_SCALE,
+                              description="hay_scale", latest=True),)),
         ("solar_vs_grid", (Group(("pv_power", "solar_heat_power", "grid_power", "fan_power"),
                                  "power"),
                            Group(("irradiance",)),

@@ -15,6 +15,8 @@ from dashboards.labels import Label, Lang
 
 DATASOURCE_UID = "dynamo-influxdb"  # dashboards/provisioning/datasources/influxdb.yaml
 DATASOURCE: dict[str, str] = {"type": "influxdb", "uid": DATASOURCE_UID}
+PROMETHEUS_UID = "dynamo-prometheus"  # dashboards/provisioning/datasources/prometheus.yaml
+PROMETHEUS: dict[str, str] = {"type": "prometheus", "uid": PROMETHEUS_UID}
 EXPRESSION_DATASOURCE: dict[str, str] = {"type": "__expr__", "uid": "__expr__"}
 
 # Grafana's unit ids for the unit symbols the configurations use; others show their symbol.
@@ -64,6 +66,20 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
+class PromTarget:
+    """One PromQL query of a panel, on the services' metrics (docs/operations.md)."""
+
+    expr: str
+    legend: str = ""
+    instant: bool = False
+
+    def to_json(self, ref_id: str) -> dict[str, Any]:
+        return {"refId": ref_id, "datasource": PROMETHEUS, "expr": self.expr,
+                "legendFormat": self.legend or "__auto", "range": not self.instant,
+                "instant": self.instant, "editorMode": "code"}
+
+
+@dataclass(frozen=True, slots=True)
 class Expression:
     """A Grafana server-side math expression over the other targets (`$A / $B * 1000`)."""
 
@@ -86,7 +102,7 @@ class Panel:
 
     type: PanelType
     title: str
-    targets: Sequence[Target | Expression] = ()
+    targets: Sequence[Target | Expression | PromTarget] = ()
     description: str = ""
     unit: str = ""
     width: int = 12
@@ -119,7 +135,8 @@ class Panel:
         if self.type is PanelType.TEXT:
             out["options"] = {"mode": "markdown", "content": self.content}
             return out
-        out["datasource"] = DATASOURCE
+        out["datasource"] = PROMETHEUS if self.targets and all(
+            isinstance(t, PromTarget) for t in self.targets) else DATASOURCE
         targets = []
         for index, target in enumerate(self.targets):
             ref_id = chr(ord("A") + index)

@@ -36,7 +36,7 @@ def sensor_label(sensor: SensorInfo, siblings: Sequence[SensorInfo], lang: Lang)
     """The role's name, with what tells the sensor apart when several share the role."""
     label = ROLE_LABELS[sensor.role](lang)
     if sum(1 for s in siblings if s.role == sensor.role) > 1:
-        detail = ", ".join(v for _, v in sensor.attributes) or sensor.id
+        detail = sensor.location or ", ".join(v for _, v in sensor.attributes) or sensor.id
         label = f"{label} ({detail})"
     return label
 

@@ -24,7 +24,13 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from dynamo.devservices import InfluxdProcess, MosquittoProcess, free_port, stop_processes
+from dynamo.devservices import (
+    InfluxdProcess,
+    MosquittoProcess,
+    free_port,
+    generated_acl,
+    stop_processes,
+)
 from simulators.server import encode_point
 from telemetry.datatypes import DataType
 from telemetry.registers import decode_registers
@@ -65,8 +71,9 @@ def run_demo(*, api_port: int, speed: float, workdir: Path) -> None:
     users = {u: secrets.token_urlsafe(16)
              for u in (*GATEWAYS, "collector", "api", "alerting")}
     influxd = InfluxdProcess(workdir=workdir / "influxd")
+    # The ACL `dynamo broker acl` makes from the same site configurations the gateways run.
     broker = MosquittoProcess(workdir=workdir / "mosquitto", users=users,
-                              acl_file=REPO / "firmware-config" / "broker" / "acl")
+                              acl_file=generated_acl(workdir / "mosquitto", sites=SITES))
     children: dict[str, subprocess.Popen[bytes]] = {}
     try:
         influxd.start()
@@ -93,6 +100,11 @@ def run_demo(*, api_port: int, speed: float, workdir: Path) -> None:
             **{f"DYNAMO_MQTT_PASSWORD_{gw.upper().replace('-', '_')}": users[gw]
                for gw in GATEWAYS},
         }
+        # Each service's Prometheus /metrics on a free loopback port (three gateways share
+        # this machine, so not the default ports); the api serves its own.
+        metrics = {name: free_port() for name in ("collector", "alerting", *GATEWAYS)}
+        env["DYNAMO_COLLECTOR_METRICS_PORT"] = str(metrics["collector"])
+        env["DYNAMO_ALERTING_METRICS_PORT"] = str(metrics["alerting"])
         dynamo = [sys.executable, "-m", "dynamo"]
         logs = workdir / "logs"
         logs.mkdir()
@@ -111,7 +123,8 @@ def run_demo(*, api_port: int, speed: float, workdir: Path) -> None:
                             str(workdir / "collector" / "dead-letters.sqlite")],
               DYNAMO_MQTT_USERNAME="collector", DYNAMO_MQTT_PASSWORD=users["collector"])
         for gw, config in GATEWAYS.items():
-            spawn(gw, ["gateway", "run", "--config", str(SITES / config)])
+            spawn(gw, ["gateway", "run", "--config", str(SITES / config)],
+                  DYNAMO_GATEWAY_METRICS_PORT=str(metrics[gw]))
         _start_alerting(workdir, children, spawn, password=users["alerting"])
         # Every route but /health needs a token: make an admin one for the person at the demo.
         token = subprocess.run([*dynamo, "api", "token", "create", "--role", "admin",
@@ -125,6 +138,7 @@ def run_demo(*, api_port: int, speed: float, workdir: Path) -> None:
                                          batches=history.batches)
         logins = demo_people(database_url=env["DYNAMO_API_DATABASE_URL"])
         _announce(api_port, influxd, broker, workdir, speed, token)
+        _announce_metrics(api_port, metrics, alerting="alerting" in children)
         _announce_console(api_port, seeded, logins, history, campaigns)
         _supervise(children)
     finally:
@@ -193,6 +207,18 @@ DYNAMO demo running (simulated time ×{speed:g}). Ctrl-C stops everything.
   Mosquitto        {broker.host}:{broker.port}  (users and passwords: {workdir}/credentials.txt)
   logs             {workdir}/logs/
 """, flush=True)
+
+
+def _announce_metrics(api_port: int, ports: Mapping[str, int], *, alerting: bool) -> None:
+    """Where each service serves its Prometheus metrics (docs/operations.md)."""
+    urls = {name: f"http://127.0.0.1:{port}/metrics" for name, port in ports.items()
+            if name != "alerting" or alerting}
+    urls["api"] = f"http://127.0.0.1:{api_port}/metrics"
+    width = max(len(name) for name in urls)
+    print("  Prometheus metrics (docs/operations.md):", flush=True)
+    for name, url in urls.items():
+        print(f"    {name:<{width}}  {url}", flush=True)
+    print(flush=True)
 
 
 def _supervise(children: dict[str, subprocess.Popen[bytes]]) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from telemetry.datatypes import RegisterType
-from telemetry.template import RegisterPoint
+from telemetry.template import DeviceTemplate, RegisterPoint
 
 MAX_REGISTERS = 125
 MAX_BITS = 2000
@@ -51,3 +51,16 @@ def plan_reads(
         if current:
             requests.append(ReadRequest(register_type, start, end - start, tuple(current)))
     return requests
+
+
+def with_scale_factors(points: Iterable[RegisterPoint],
+                       template: DeviceTemplate) -> list[RegisterPoint]:
+    """The points plus the scale-factor points they name (SunSpec `sunssf`), so that a poll
+    reads each value's exponent too; a scale factor sits beside its values in the same model,
+    so `plan_reads` normally reads both in one request."""
+    wanted = {p.key: p for p in points}
+    for point in list(wanted.values()):
+        factor = template.point(point.scale_factor) if point.scale_factor else None
+        if isinstance(factor, RegisterPoint):
+            wanted.setdefault(factor.key, factor)
+    return list(wanted.values())

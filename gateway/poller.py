@@ -18,7 +18,7 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 from pymodbus.framer import FramerType
 from pymodbus.pdu import ExceptionResponse
 
-from gateway.plan import ReadRequest, plan_reads
+from gateway.plan import ReadRequest, plan_reads, with_scale_factors
 from gateway.reading import make_reading
 from telemetry.datatypes import RegisterType
 from telemetry.payload import Reading
@@ -103,8 +103,8 @@ class DevicePoller:
         self.template = config.templates[device.template]
         self._sensors = [(s, config.point_of(device, s)) for s in device.sensors]
         points = {p.key: p for _, p in self._sensors if isinstance(p, RegisterPoint)}
-        self.requests = plan_reads(points.values(), max_gap=device.max_gap,
-                                   max_count=device.max_registers)
+        self.requests = plan_reads(with_scale_factors(points.values(), self.template),
+                                   max_gap=device.max_gap, max_count=device.max_registers)
         self.line = line or ModbusLine(device=device)
         self.failures = 0  # consecutive polls that found the device unreachable
         self._retry_at = 0.0

@@ -1,4 +1,9 @@
-"""The publisher: the gateway's one owner of MQTT. QoS 1, retained birth, last-will `offline`."""
+"""The publisher: the gateway's one owner of MQTT. QoS 1, retained birth, last-will `offline`.
+
+It also listens to the collector's end-to-end acknowledgement of this gateway (retained, on
+`dynamo/v1/{site}/ack/{gateway}`, collector/acks.py): what is stored in InfluxDB, which alone
+lets the spool forget a message. The broker's PUBACK only paces the sending.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,11 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from telemetry.errors import PayloadError
 from telemetry.mqtt import connect, make_client
-from telemetry.payload import Status, Telemetry, encode
+from telemetry.payload import Ack, Status, Telemetry, decode_ack, encode
 from telemetry.site import Broker
-from telemetry.topics import status_topic, telemetry_topic
+from telemetry.topics import ack_topic, status_topic, telemetry_topic
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +27,11 @@ log = logging.getLogger(__name__)
 class Publisher:
     """Publishes telemetry and status for one gateway.
 
-    `on_acked(mid)` is called from paho's thread when the broker has acknowledged (PUBACK) the
-    message that `publish_telemetry` returned `mid` for; `on_uplink(up)` when the connection
-    to the central broker is made (True) or lost (False).
+    `on_acked(mid)` is called from paho's thread when the broker has accepted (PUBACK) the
+    message that `publish_telemetry` returned `mid` for; `on_refused(mid, reason)` when it
+    refused it (reason code >= 0x80: "0x87 Not authorized"); `on_stored(ack)` when the
+    collector's end-to-end acknowledgement arrives; `on_uplink(up)` when the connection to the
+    central broker is made (True) or lost (False).
     """
 
     def __init__(
@@ -35,12 +43,16 @@ class Publisher:
         birth: Callable[[], Status],
         on_acked: Callable[[int], None] | None = None,
         on_uplink: Callable[[bool], None] | None = None,
+        on_refused: Callable[[int, str], None] | None = None,
+        on_stored: Callable[[Ack], None] | None = None,
     ) -> None:
         self.site = site
         self.gateway = gateway
         self._birth = birth
         self._on_acked = on_acked
         self._on_uplink = on_uplink
+        self._on_refused = on_refused
+        self._on_stored = on_stored
         self._broker = broker
         self.connected = threading.Event()
         self.connections = 0  # successful connections so far: a change means a new session
@@ -51,6 +63,7 @@ class Publisher:
         self._client.on_connect = self._connected
         self._client.on_disconnect = self._disconnected
         self._client.on_publish = self._published
+        self._client.on_message = self._message
 
     def start(self) -> None:
         connect(self._client, self._broker)
@@ -85,6 +98,8 @@ class Publisher:
             return
         log.info("connected to the broker")
         self.connections += 1
+        # The retained ack arrives at once: what the collector stored while we were away.
+        client.subscribe(ack_topic(self.site, self.gateway), qos=1)
         # The birth goes before any spooled message: its buffer_depth tells the central
         # alerting that a backlog (and maybe edge alerts) follows.
         self.publish_status()
@@ -104,8 +119,26 @@ class Publisher:
     def _published(self, _client: mqtt.Client, _userdata: Any, mid: int, reason: Any,
                    _props: Any) -> None:
         if reason is not None and reason.is_failure:
-            # The broker has the message and refuses it (e.g. its ACL): sending it again would
-            # loop forever. It is logged, and counted by the broker.
-            log.error("broker refused message %d: %s", mid, reason)
+            # The broker refuses the message (e.g. its ACL): it stays in the spool, counted by
+            # reason and shown in the status, and is tried again (an ACL can be fixed).
+            label = f"0x{int(reason.value):02x} {reason.getName()}"
+            log.error("broker refused message %d: %s", mid, label)
+            if self._on_refused is not None:
+                self._on_refused(mid, label)
+            return
         if self._on_acked is not None:
             self._on_acked(mid)
+
+    def _message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if message.topic != ack_topic(self.site, self.gateway):
+            return
+        try:
+            ack = decode_ack(bytes(message.payload))
+        except PayloadError as exc:
+            log.error("ignoring a malformed end-to-end ack: %s", exc.reason)
+            return
+        if (ack.site, ack.gateway) != (self.site, self.gateway):
+            log.error("ignoring an end-to-end ack for %s/%s", ack.site, ack.gateway)
+            return
+        if self._on_stored is not None:
+            self._on_stored(ack)

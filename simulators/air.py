@@ -64,3 +64,17 @@ def adiabatic_saturation_c(temp_c: float, ratio: float) -> float:
 def density_kg_m3(temp_c: float, *, pressure_pa: float = PRESSURE_PA) -> float:
     """Density of (dry) air, enough for a fan's mass flow."""
     return pressure_pa / (R_DRY_AIR_J_KG_K * (temp_c + 273.15))
+
+
+def specific_volume_m3_kg(temp_c: float, ratio: float, *,
+                          pressure_pa: float = PRESSURE_PA) -> float:
+    """Volume of moist air per kg of its dry air: R_da × T × (1 + 1.6078 W) / p (ideal gas;
+    1.6078 is the ratio of the molar masses of dry air and water)."""
+    return R_DRY_AIR_J_KG_K * (temp_c + 273.15) * (1 + 1.607858 * ratio) / pressure_pa
+
+
+def isenthalpic_temp_c(temp_c: float, ratio_in: float, ratio_out: float) -> float:
+    """Temperature of air that went from (`temp_c`, `ratio_in`) to `ratio_out` keeping its
+    enthalpy per kg of dry air, h = 1.006 t + W (2501 + 1.86 t) kJ/kg (an adiabatic bed)."""
+    h = 1.006 * temp_c + ratio_in * (2501.0 + 1.86 * temp_c)
+    return (h - 2501.0 * ratio_out) / (1.006 + 1.86 * ratio_out)

@@ -15,9 +15,16 @@ Physics, in the order of a step:
   constant while the hay is wet (constant-rate period) and falls linearly to zero as the
   moisture nears the equilibrium moisture of the drying air (falling-rate period); the water
   taken is m_dot x efficiency x (x_saturation - x_in), and the outlet air is cooled by the
-  latent heat it carried away;
+  latent heat it carried away: the bed is adiabatic, the moist air's enthalpy
+  1.006 t + W (2501 + 1.86 t) kJ/kg the same on both sides;
 - electricity: the fan feeder is the dryer's only load; PV covers it first, the rest is
-  imported, any surplus exported, so that consumption = import - export + PV exactly.
+  imported, any surplus exported, so that consumption = import - export + PV exactly;
+- airflow: the fans move a dry-air mass flow (their nominal volume at outdoor conditions); the
+  airflow transmitter in the inlet duct reads it as a volume at the inlet air's state, ṁ × v_in,
+  so that the api's air-side balance (airflow / v_in × (W_out − W_in)) finds the water the hay
+  lost and, with the enthalpies, the heat: solar + fan heat raise the air from outdoor to inlet
+  temperature, and the air's own heat below that pays for the rest of the evaporation;
+- barn: probes in the stored bales, one of which self-heats (simulators/barn.py).
 
 A batch (9-14 t of wilted lucerne at 60-65 % moisture) dries to 15 %, waits to be unloaded,
 the cell stays empty for a while, then the next batch comes in.
@@ -30,6 +37,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from simulators import air, sun
+from simulators.barn import PROBES, Barn, Heating
 from simulators.clock import SITE_TIMEZONE
 from simulators.model import MachineModel, ornstein_uhlenbeck, relax
 
@@ -49,6 +57,10 @@ TARGET_MOISTURE = 0.15
 CRITICAL_MOISTURE = 0.45  # wet basis: below it the drying rate falls
 EFFICIENCY_MAX = 0.85  # approach to saturation of the air leaving a wet, deep bed
 SMOOTHING_S = 300.0
+# The demo's heating bale starts after five simulated days and takes ten to peak (a fire
+# develops over one to three weeks after baling); tests start one sooner with
+# `barn.start_heating`.
+BARN_HEATING = Heating(start_s=5 * 86_400.0, duration_s=10 * 86_400.0)
 
 
 def equilibrium_moisture(rh_pct: float) -> float:
@@ -86,6 +98,8 @@ class DryerModel(MachineModel):
         "hay_moisture": "hay_moisture_pct",
         "batch_mass": "batch_mass_kg",
         "fan_running": "fan_running",
+        **{f"forage_temperature@{where}": f"forage_probe_{i + 1}_c"
+           for i, where in enumerate(PROBES)},
     }
 
     def __init__(self, *, seed: int = 0, start: datetime | None = None) -> None:
@@ -112,6 +126,7 @@ class DryerModel(MachineModel):
         self.fan_speed = 0.0  # fraction of nominal
         self._load_batch()
         self._weather(0.0)
+        self.barn = Barn(ambient_c=self.ambient_temp_c, heating=BARN_HEATING)
         self.fan_speed = self._fan_target()  # start in the controller's steady state
         self._air(0.0)
 
@@ -123,6 +138,7 @@ class DryerModel(MachineModel):
         self._air(dt_s)
         self._integrate(dt_s)
         self._batch_transitions()
+        self.barn.step(elapsed_s=self.elapsed_s, ambient_c=self.ambient_temp_c, dt_s=dt_s)
 
     def _weather(self, dt_s: float) -> None:
         now = self.now.astimezone(SITE_TIMEZONE)
@@ -200,8 +216,12 @@ class DryerModel(MachineModel):
                 evaporation = min(evaporation, available / dt_s)
         self.evaporation_kg_s = evaporation
         x_out = x_in + evaporation / m_dot
-        self.outlet_air_temp_c = self.inlet_air_temp_c - (x_out - x_in) * air.LATENT_HEAT_J_KG / cp
+        self.outlet_air_temp_c = air.isenthalpic_temp_c(self.inlet_air_temp_c, x_in, x_out)
         self.outlet_rh_pct = air.relative_humidity(self.outlet_air_temp_c, x_out)
+        # The transmitter in the inlet duct reads the same mass flow as a volume at the inlet
+        # air's own state.
+        self.airflow_m3_h = m_dot * 3600.0 * air.specific_volume_m3_kg(self.inlet_air_temp_c,
+                                                                        x_in)
 
     def _integrate(self, dt_s: float) -> None:
         to_kwh = dt_s / 3.6e6
@@ -270,4 +290,5 @@ class DryerModel(MachineModel):
             "batch_dry_matter_kg": self.dry_matter_kg if loaded else 0.0,
             "batch_state": float(self.batch_state),
             "batch_number": float(self.batch_number),
+            **self.barn.values(),
         }

@@ -23,7 +23,8 @@ class MachineModel(ABC):
     """Base of the three machine models."""
 
     name: ClassVar[str]
-    #: role (or `role:material` for roles told apart by their `material` attribute) -> variable
+    #: role (or `role:material` for roles told apart by their `material` attribute, or
+    #: `role@location` for probes told apart by their sensor's `location`) -> variable
     bindings: ClassVar[Mapping[str, str]]
     #: `template-model.point-key` -> variable, for points no sensor of the site uses
     point_fallbacks: ClassVar[Mapping[str, str]] = {}
@@ -68,8 +69,12 @@ class MachineModel(ABC):
     def values(self) -> dict[str, float]:
         """The true variables now; the same names at every call."""
 
-    def variable_for(self, *, role: str, attributes: Mapping[str, str]) -> str | None:
-        """The variable a sensor of this role (and attributes) reads, if the model has one."""
+    def variable_for(self, *, role: str, attributes: Mapping[str, str],
+                     location: str = "") -> str | None:
+        """The variable a sensor of this role (and attributes, location) reads, if the model
+        has one."""
+        if location and f"{role}@{location}" in self.bindings:
+            return self.bindings[f"{role}@{location}"]
         material = attributes.get("material")
         if material is not None and f"{role}:{material}" in self.bindings:
             return self.bindings[f"{role}:{material}"]

@@ -12,6 +12,8 @@ Where a point's value comes from, first match wins:
 3. a truth variable named like the point key (the project's simulated PLCs);
 4. what the meter would show anyway (`simulators.feeder`): voltages, phase values, totals;
 5. zero.
+A SunSpec scale-factor point (named by other points' `scale_factor`) left without a source by
+1-3 shows the finest exponent at which the values it scales fit their registers.
 
 This is pymodbus 3.16's simulator API: one `SimDevice` per unit id with its four tables kept
 apart, and an `action` coroutine, called on every access, that advances the physics to the
@@ -25,6 +27,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from pint import DimensionalityError
+from pymodbus import ModbusDeviceIdentification
 from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import NoSuchIdException
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
@@ -37,8 +41,10 @@ from simulators.feeder import Source, derived_source
 from simulators.simulation import Simulation
 from telemetry.datatypes import DataType, RegisterType
 from telemetry.registers import encode_value
+from telemetry.roles import ROLES
 from telemetry.site import Device, GatewayConfig
-from telemetry.template import DeviceTemplate, RegisterPoint
+from telemetry.template import SCALE_FACTOR_RANGE, DeviceTemplate, RegisterPoint
+from telemetry.units import UnitError, convert
 
 log = logging.getLogger(__name__)
 
@@ -49,19 +55,15 @@ _TABLE_OF_FUNCTION = {
     22: RegisterType.HOLDING, 23: RegisterType.HOLDING,
     4: RegisterType.INPUT,
 }
-_INT_RANGES = {
-    DataType.INT16: (-(2 ** 15), 2 ** 15 - 1), DataType.UINT16: (0, 2 ** 16 - 1),
-    DataType.INT32: (-(2 ** 31), 2 ** 31 - 1), DataType.UINT32: (0, 2 ** 32 - 1),
-    DataType.INT64: (-(2 ** 63), 2 ** 63 - 1), DataType.UINT64: (0, 2 ** 64 - 1),
-}
 
 
-def encode_point(point: RegisterPoint, physical: float) -> list[int]:
+def encode_point(point: RegisterPoint, physical: float, exponent: int = 0) -> list[int]:
     """Registers a device shows for the physical value of `point`.
 
     Integers are rounded and saturate at their type's limits, as a device's would. A coil or
     discrete input gives one 0/1 bit; a bool in a register gives the register with only its
-    bit set (the server merges the bits that share a register).
+    bit set (the server merges the bits that share a register). `exponent` is the value the
+    point's `scale_factor` register shows (SunSpec: raw = physical / 10**exponent).
     """
     data_type = point.data_type
     if data_type is DataType.BOOL:
@@ -71,10 +73,12 @@ def encode_point(point: RegisterPoint, physical: float) -> list[int]:
         return [(1 << (point.bit or 0)) if on else 0]
     if data_type is DataType.STRING:
         return encode_value("", data_type=data_type, length=point.length)
-    raw = point.raw(physical)
+    raw = point.raw(physical, exponent)
     if data_type in (DataType.FLOAT32, DataType.FLOAT64):
         return encode_value(raw, data_type=data_type, order=point.order)
-    low, high = _INT_RANGES[data_type]
+    ends = data_type.integer_range
+    assert ends is not None, data_type
+    low, high = ends
     number = min(high, max(low, round(raw))) if math.isfinite(raw) else 0
     return encode_value(number, data_type=data_type, order=point.order)
 
@@ -150,9 +154,11 @@ class _DeviceImage:
 def _fill_registers(slots: Sequence[_Slot], start_address: int, registers: list[int],
                     values: Mapping[str, float]) -> None:
     image: dict[int, int] = {}
+    by_key = {slot.point.key: slot for slot in slots}
     for slot in slots:
         point = slot.point
-        encoded = encode_point(point, slot.source(values))
+        encoded = encode_point(point, slot.source(values),
+                               _exponent(by_key.get(point.scale_factor or ""), values))
         if point.data_type is DataType.BOOL:
             mask = 1 << (point.bit or 0)
             word = image.get(point.address, 0)
@@ -162,6 +168,16 @@ def _fill_registers(slots: Sequence[_Slot], start_address: int, registers: list[
                 image[point.address + i] = word
     for address, word in image.items():
         registers[address - start_address] = word
+
+
+def _exponent(factor: _Slot | None, values: Mapping[str, float]) -> int:
+    """What a scale-factor register shows: its source, rounded, within the plausible powers
+    of ten (0 for a point without a scale factor)."""
+    if factor is None:
+        return 0
+    low, high = SCALE_FACTOR_RANGE
+    number = factor.source(values)
+    return min(high, max(low, round(number))) if math.isfinite(number) else 0
 
 
 def _fill_bits(slots: Sequence[_Slot], start_address: int, registers: list[int],
@@ -184,8 +200,19 @@ def _variable(name: str) -> Source:
     return lambda values: values[name]
 
 
-def _through_sensor(name: str, scale: float, offset: float) -> Source:
-    # The gateway computes value = template value x scale + offset: invert it.
+def _through_sensor(name: str, scale: float, offset: float, *, from_unit: str = "",
+                    to_unit: str = "") -> Source:
+    # The gateway computes value = template value x scale + offset: invert it. A model's
+    # variable is in its role's reference unit (kWh, W…); a sensor may read in another unit of
+    # the same dimension (a SunSpec inverter's Wh): convert first.
+    if from_unit and to_unit and from_unit != to_unit:
+        try:
+            convert(1.0, from_unit=from_unit, to_unit=to_unit)
+        except (UnitError, DimensionalityError):
+            pass  # refused when a configuration loads; a hand-built one keeps the raw number
+        else:
+            return lambda values: (convert(values[name], from_unit=from_unit, to_unit=to_unit)
+                                   - offset) / scale
     return lambda values: (values[name] - offset) / scale
 
 
@@ -198,9 +225,14 @@ def _resolve_sources(device: Device, template: DeviceTemplate,
         for sensor in device.sensors:
             if sensor.point != point.key or sensor.scale == 0:
                 continue
-            variable = model.variable_for(role=sensor.role, attributes=sensor.attributes)
+            variable = model.variable_for(role=sensor.role, attributes=sensor.attributes,
+                                          location=sensor.location)
             if variable is not None and variable in names:
-                resolved[point.key] = _through_sensor(variable, sensor.scale, sensor.offset)
+                role = ROLES.get(sensor.role)
+                resolved[point.key] = _through_sensor(
+                    variable, sensor.scale, sensor.offset,
+                    from_unit=role.reference_unit if role is not None else "",
+                    to_unit=sensor.unit if sensor.unit is not None else point.unit)
                 break
         else:
             fallback = model.point_fallbacks.get(f"{template.model}.{point.key}")
@@ -208,10 +240,36 @@ def _resolve_sources(device: Device, template: DeviceTemplate,
                 fallback = point.key
             if fallback is not None and fallback in names:
                 resolved[point.key] = _variable(fallback)
+    factors = {p.scale_factor for p in template.points if p.scale_factor}
     for point in template.points:
-        if point.key not in resolved:
+        if point.key not in resolved and point.key not in factors:
             resolved[point.key] = derived_source(point.key, resolved) or _constant(0.0)
+    for key in factors:
+        if key not in resolved:
+            resolved[key] = _fitting_exponent(
+                [(p, resolved[p.key]) for p in template.points if p.scale_factor == key])
     return resolved
+
+
+def _fitting_exponent(scaled: Sequence[tuple[RegisterPoint, Source]]) -> Source:
+    """A SunSpec scale factor as an inverter shows it: the finest power of ten, from 10^-2 up,
+    at which every value it scales fits its integer register (a 36 kW inverter's int16 power
+    needs 10^1). Computed at each read, like the values, so both come from one instant."""
+    low, high = SCALE_FACTOR_RANGE
+
+    def fits(point: RegisterPoint, value: float, exponent: int) -> bool:
+        ends = point.data_type.integer_range
+        raw = point.raw(value, exponent)
+        return ends is None or not math.isfinite(raw) or ends[0] <= round(raw) <= ends[1]
+
+    def source(values: Mapping[str, float]) -> float:
+        physical = [(point, value(values)) for point, value in scaled]
+        for exponent in range(max(low, -2), high + 1):
+            if all(fits(point, number, exponent) for point, number in physical):
+                return float(exponent)
+        return float(high)
+
+    return source
 
 
 class _KnownUnitsOnly(SimCore):
@@ -270,7 +328,7 @@ class MachineServer:
     async def start_tcp(self, *, host: str, port: int) -> int:
         """Listen for Modbus TCP on host:port (0 = any free port); returns the bound port."""
         devices = self._devices()
-        server = ModbusTcpServer(devices, address=(host, port))
+        server = ModbusTcpServer(devices, address=(host, port), identity=self._identity())
         server.context = _KnownUnitsOnly(devices)
         await server.serve_forever(background=True)
         self._servers.append(server)
@@ -284,13 +342,24 @@ class MachineServer:
                            bytesize: int = 8, stopbits: int = 1) -> None:
         """Serve Modbus RTU on a serial device (e.g. one end of a pseudo-terminal pair)."""
         devices = self._devices()
-        server = ModbusSerialServer(devices, port=port, baudrate=baudrate, parity=parity,
+        server = ModbusSerialServer(devices, identity=self._identity(), port=port,
+                                    baudrate=baudrate, parity=parity,
                                     bytesize=bytesize, stopbits=stopbits,
                                     ignore_missing_devices=True)
         server.context = _KnownUnitsOnly(devices)
         await server.serve_forever(background=True)
         self._servers.append(server)
         log.info("%s: Modbus RTU on %s at %d baud", self.config.gateway, port, baudrate)
+
+    def _identity(self) -> ModbusDeviceIdentification:
+        """What FC 43/14 answers (one identity per listener in pymodbus, whatever the unit id):
+        the simulator says what it is, so a bus scan never takes it for a real device."""
+        return ModbusDeviceIdentification(info_name={  # type: ignore[no-untyped-call]
+            "VendorName": "DYNAMO project (simulator)",
+            "ProductCode": f"dynamo-sim-{self.config.gateway}",
+            "MajorMinorRevision": "1.0",
+            "ProductName": "DYNAMO equipment simulator",
+        })
 
     async def stop(self) -> None:
         """Close every listener."""

@@ -49,6 +49,18 @@ class DataType(StrEnum):
         return {"int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "int64": 4, "uint64": 4,
                 "float32": 2, "float64": 4, "string": 0, "bool": 1}[self.value]
 
+    @property
+    def integer_range(self) -> tuple[int, int] | None:
+        """Lowest and highest value of an integer type; None for floats, strings and bools."""
+        return _INTEGER_RANGES.get(self)
+
+
+_INTEGER_RANGES = {
+    DataType.INT16: (-(2 ** 15), 2 ** 15 - 1), DataType.UINT16: (0, 2 ** 16 - 1),
+    DataType.INT32: (-(2 ** 31), 2 ** 31 - 1), DataType.UINT32: (0, 2 ** 32 - 1),
+    DataType.INT64: (-(2 ** 63), 2 ** 63 - 1), DataType.UINT64: (0, 2 ** 64 - 1),
+}
+
 
 _PYMODBUS = {
     DataType.INT16: _PM.INT16,

@@ -15,8 +15,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from telemetry.errors import ConfigError, ConfigIssue
-from telemetry.roles import ROLES
-from telemetry.site import GatewayConfig
+from telemetry.roles import LOCATED_ROLES, PHASED_ROLES, PHASES, ROLES
+from telemetry.site import Broker, GatewayConfig, TlsFiles
 from telemetry.template import DeviceTemplate
 from telemetry.units import same_dimension
 
@@ -124,11 +124,19 @@ def load_templates(directory: str | Path) -> dict[str, DeviceTemplate]:
     return templates
 
 
-def load_gateway_config(file: str | Path) -> GatewayConfig:
+def load_gateway_config(file: str | Path, *, check_expiry: bool = False,
+                        as_if: str | Path | None = None) -> GatewayConfig:
     """Load a gateway configuration and check it against its templates, roles and units.
 
     The optional top-level `template_dirs` (relative to the file; default `templates`) says where
-    the device templates are.
+    the device templates are. The brokers' TLS files are resolved against the file's folder and
+    checked (readable, key of the certificate, certificate of the CA); their validity dates only
+    with `check_expiry` (`dynamo config check`): a gateway whose certificate has expired still
+    polls and spools, delayed until it gets a new one, rather than stopping.
+
+    `as_if`: read `file` as if it stood in place of that configuration: `as_if`'s template
+    folders, and relative paths against `as_if`'s folder. A configuration pushed from the centre
+    (gateway/remote.py) names the centre's folders; it runs with the gateway's own.
     """
     path = Path(file)
     doc = _Document(path)
@@ -136,6 +144,11 @@ def load_gateway_config(file: str | Path) -> GatewayConfig:
         raise ConfigError([doc.issue((), "expected a mapping at the top of the file")])
     data = dict(doc.data)
     template_dirs = data.pop("template_dirs", ["templates"])
+    if as_if is not None:
+        local = _Document(Path(as_if)).data
+        template_dirs = local.get("template_dirs", ["templates"]) if isinstance(local, dict) \
+            else ["templates"]
+        path = Path(as_if)
     templates: dict[str, DeviceTemplate] = {}
     for i, directory in enumerate(template_dirs if isinstance(template_dirs, list) else []):
         folder = (path.parent / str(directory)).resolve()
@@ -144,9 +157,45 @@ def load_gateway_config(file: str | Path) -> GatewayConfig:
         templates.update(load_templates(folder))
     config = doc.validate(GatewayConfig, data)
     issues = _cross_check(config, templates, doc)
+    brokers: dict[str, Broker | None] = {}
+    for field in ("broker", "local_broker"):
+        broker, tls_issues = _resolve_tls(getattr(config, field), path.parent, doc, field,
+                                          check_expiry=check_expiry,
+                                          user=config.gateway if field == "broker" else None)
+        brokers[field] = broker
+        issues.extend(tls_issues)
     if issues:
         raise ConfigError(issues)
-    return config.model_copy(update={"templates": templates})
+    return config.model_copy(update={"templates": templates, **brokers})
+
+
+def _resolve_tls(broker: Broker | None, base: Path, doc: _Document, field: str, *,
+                 check_expiry: bool, user: str | None) -> tuple[Broker | None, list[ConfigIssue]]:
+    """The broker with its TLS paths made absolute, and what is wrong with those files.
+
+    `user`: the name the certificate must carry (CN): the central broker takes the CN for the
+    user name, so another gateway's certificate would publish as that gateway (and be refused).
+    """
+    if broker is None or broker.tls is None:
+        return broker, []
+    from telemetry.pki import PkiError, certificate_name, check_client_files  # cryptography
+
+    files = {name: str(base / value) if value is not None else None
+             for name, value in broker.tls.model_dump().items()}
+    tls = TlsFiles(**files)
+    problems = check_client_files(ca=tls.ca, cert=tls.cert, key=tls.key, expiry=check_expiry)
+    if user is not None and tls.cert is not None and not problems:
+        try:
+            name = certificate_name(tls.cert)
+        except PkiError as exc:
+            name = user
+            problems.append(str(exc))
+        if name != user:
+            problems.append(f"{tls.cert}: certificate of {name!r}, not of this gateway {user!r} "
+                            f"(the broker takes the CN for the user name) / certificat de "
+                            f"{name!r}, pas de cette passerelle {user!r}")
+    issues = [doc.issue((field, "tls"), problem) for problem in problems]
+    return broker.model_copy(update={"tls": tls}), issues
 
 
 def _cross_check(
@@ -185,9 +234,18 @@ def _cross_check(
             if role is None:
                 issues.append(doc.issue((*where, "role"),
                                         f"unknown role {sensor.role!r}; see docs/roles.md"))
+            elif (role.name in PHASED_ROLES and "phase" in sensor.attributes
+                  and sensor.attributes["phase"] not in PHASES):
+                issues.append(doc.issue((*where, "attributes", "phase"),
+                                        f"phase {sensor.attributes['phase']!r} is not one of "
+                                        f"{', '.join(sorted(PHASES))}"))
+            elif role.name in LOCATED_ROLES and not sensor.location.strip():
+                issues.append(doc.issue((*where, "location"),
+                                        f"a {role.name} probe needs its `location` (where it "
+                                        "is in the stack), to be found when it alarms"))
             if point is not None and role is not None:
                 unit = point.unit if sensor.unit is None else sensor.unit
-                if not same_dimension(unit, role.reference_unit):
+                if not role.any_unit and not same_dimension(unit, role.reference_unit):
                     issues.append(doc.issue((*where, "role"),
                                             f"role {role.name} measures {role.reference_unit!r} "
                                             f"but sensor {sensor.id} is in {unit!r}"))

@@ -20,6 +20,10 @@ Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 SensorId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
 # 2000-01-01 .. 2100-01-01 in ms: anything outside is a broken clock or a unit mistake.
 Millis = Annotated[int, Field(ge=946_684_800_000, lt=4_102_444_800_000)]
+# The register data type a counter's value was read from (telemetry.datatypes.DataType's numeric
+# members): an integer register of N bits wraps at 2^N, a float never does (docs/indicators.md).
+NumberType = Literal["int16", "uint16", "int32", "uint32", "int64", "uint64", "float32",
+                     "float64"]
 
 
 class Quality(StrEnum):
@@ -38,6 +42,8 @@ class Reading(_Frozen):
     unit: str = Field(default="", max_length=32)
     quality: Quality = Quality.GOOD
     reason: str | None = Field(default=None, max_length=200)
+    # Counters only, absent when unknown (older gateways, MQTT sensors without a declared type).
+    type: NumberType | None = None
 
     @model_validator(mode="after")
     def _coherent(self) -> Reading:
@@ -62,6 +68,26 @@ class Telemetry(_Frozen):
     readings: tuple[Reading, ...] = Field(min_length=1, max_length=1000)
 
 
+class ConfigRefusal(_Frozen):
+    """A configuration pushed from the centre that the gateway did not keep (docs/fleet.md):
+    refused (bad signature, another gateway, not newer, invalid) or rolled back."""
+
+    version: int = Field(ge=0)
+    reason: str = Field(max_length=500)
+
+
+class UpgradeReport(_Frozen):
+    """The last remote upgrade of the gateway's software (docs/fleet.md, "Remote upgrade"):
+    `installing` (downloading and installing beside the running release), `probation`
+    (switched, not yet healthy), `done`, `rolled-back`, `refused` (bad signature, another
+    target, tampered archive: nothing switched) or `failed` (could not install: nothing
+    switched)."""
+
+    version: str = Field(max_length=64)
+    state: Literal["installing", "probation", "done", "rolled-back", "refused", "failed"]
+    reason: str | None = Field(default=None, max_length=500)
+
+
 class Status(_Frozen):
     v: Literal[1] = 1
     site: Ident
@@ -79,6 +105,20 @@ class Status(_Frozen):
     # new value in a birth tells the central alerting that edge alerts may be handed over.
     uplink_lost_ts: Millis | None = None
     devices: dict[str, str] = Field(default_factory=dict, description="device id -> health")
+    # The lowest seq the spool still holds (its next seq when empty): every lower number is
+    # acknowledged end to end or was thinned/dropped, so the collector's watermark may pass it.
+    buffer_floor: int | None = Field(default=None, ge=0)
+    # Messages in the spool the broker refused (MQTT 5 reason code >= 0x80), by reason
+    # ("0x87 Not authorized"): kept, retried, and shown here until delivered.
+    buffer_refused: dict[str, int] | None = None
+    # When the client certificate the gateway connects with stops being valid (docs/pki.md):
+    # the central alerting warns 30 days ahead.
+    cert_expires_ts: Millis | None = None
+    # The configuration pushed from the centre that runs (docs/fleet.md), absent while the
+    # installed one does; and the last one refused or rolled back, with why.
+    config_version: int | None = Field(default=None, ge=0)
+    config_refused: ConfigRefusal | None = None
+    upgrade: UpgradeReport | None = None
 
 
 class Uplink(_Frozen):
@@ -94,7 +134,23 @@ class Uplink(_Frozen):
     ts: Millis | None = None
 
 
-def encode(message: Telemetry | Status | Uplink) -> bytes:
+class Ack(_Frozen):
+    """The collector's end-to-end acknowledgement of one gateway's messages (retained).
+
+    Every seq <= `upto` is stored in InfluxDB or no longer held by the gateway (its status's
+    `buffer_floor`); each [first, last] of `stored` (above `upto`, at most a few hundred) is
+    stored too. The gateway removes those from its spool, and nothing else.
+    """
+
+    v: Literal[1] = 1
+    site: Ident
+    gateway: Ident
+    upto: int = Field(ge=-1)
+    stored: tuple[tuple[int, int], ...] = Field(default=(), max_length=10_000)
+    ts: Millis | None = None
+
+
+def encode(message: Telemetry | Status | Uplink | Ack) -> bytes:
     """Serialise a message as compact JSON, leaving out unset optional fields."""
     return message.model_dump_json(exclude_none=True).encode()
 
@@ -107,6 +163,11 @@ def decode_telemetry(payload: bytes) -> Telemetry:
 def decode_status(payload: bytes) -> Status:
     """Parse and validate a status payload; `PayloadError` says what is wrong."""
     return _decode(Status, payload)
+
+
+def decode_ack(payload: bytes) -> Ack:
+    """Parse and validate an end-to-end acknowledgement; `PayloadError` says what is wrong."""
+    return _decode(Ack, payload)
 
 
 def decode_uplink(payload: bytes) -> Uplink:

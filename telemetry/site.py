@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from telemetry.shifts import ShiftCalendar
 from telemetry.template import DeviceTemplate, MqttField, RegisterPoint, UnitSymbol
 
 Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
@@ -36,6 +37,8 @@ class Equipment(_Strict):
     kind: EquipmentKind
     name: str = ""
     refrigerant: RefrigerantCharge | None = None
+    # A line's planned production time (OEE availability); an admin may override it in the api.
+    calendar: ShiftCalendar | None = None
 
 
 class TcpConnection(_Strict):
@@ -66,6 +69,9 @@ class Sensor(_Strict):
     unit: UnitSymbol | None = None
     valid_min: float | None = None
     valid_max: float | None = None
+    # Where the sensor is, in words an operator finds it by ("travée 2, rang haut"): a probe
+    # in a stack of bales is told apart from its neighbours by its place, not by its id.
+    location: str = Field(default="", max_length=80)
     attributes: dict[str, str] = Field(default_factory=dict)
 
 
@@ -94,14 +100,46 @@ class Device(_Strict):
     sensors: tuple[Sensor, ...] = Field(min_length=1)
 
 
+class TlsFiles(_Strict):
+    """TLS to the broker (docs/pki.md). `ca`: the CA that signed the broker's certificate
+    (absent: the system's trusted CAs); `cert` and `key`: this client's certificate and key,
+    for a listener with `require_certificate` (the certificate's CN is then the user name).
+    Relative paths are relative to the configuration file."""
+
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+
+    @model_validator(mode="after")
+    def _pair(self) -> TlsFiles:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("`cert` and `key` go together")
+        return self
+
+
 class Broker(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=1883, ge=1, le=65535)
     username: str | None = None
     password: str | None = None
-    tls: bool = False
-    ca_file: str | None = None
+    # `tls: true` (server certificate checked against the system's CAs), or a `TlsFiles` block.
+    tls: TlsFiles | None = None
     keepalive_s: int = Field(default=30, ge=5, le=3600)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tls_forms(cls, data: object) -> object:
+        """Earlier configurations said `tls: true` and `ca_file: …`: both still read."""
+        if not isinstance(data, dict) or ("tls" not in data and "ca_file" not in data):
+            return data
+        data = dict(data)
+        tls, ca_file = data.pop("tls", None), data.pop("ca_file", None)
+        if tls is True:  # `ca_file` alone never turned TLS on, and still does not
+            tls = {}
+        if isinstance(tls, dict) and ca_file is not None:
+            tls = {"ca": ca_file, **tls}
+        data["tls"] = None if tls is False else tls
+        return data
 
 
 class SpoolOptions(_Strict):
@@ -117,6 +155,25 @@ class SpoolOptions(_Strict):
     synchronous: Literal["full", "normal"] = "full"
     in_flight: int = Field(default=100, ge=1, le=1000,
                            description="messages handed to MQTT and not yet acknowledged")
+    # end-to-end: a message leaves the spool once the collector says it is stored in InfluxDB
+    # (its retained ack); broker: on the broker's PUBACK, for collectors sharing the load
+    # ($share), which publish no ack; a broker crash may then lose what it had not saved.
+    acknowledgement: Literal["end-to-end", "broker"] = "end-to-end"
+    refused_retry_s: float = Field(default=30.0, gt=0,
+                                   description="resend messages the broker refused after this")
+    resend_after_s: float = Field(
+        default=30.0, gt=0, description="resend what the broker accepted and the collector "
+        "never stored (e.g. published before its session existed), once later ones were")
+
+
+class FleetOptions(_Strict):
+    """Configuration pushed from the centre, signed (docs/fleet.md). `public_key`: the centre's
+    Ed25519 public key (PEM), relative to the configuration file; `rollback_cycles`: a pushed
+    configuration that has not read a value from any device within this many poll cycles is
+    rolled back to the previous one."""
+
+    public_key: str = "/etc/dynamo/fleet.pub"
+    rollback_cycles: int = Field(default=3, ge=1, le=100)
 
 
 class GatewayConfig(_Strict):
@@ -137,6 +194,8 @@ class GatewayConfig(_Strict):
     # alerting process beside the gateway (`dynamo alerts edge`, docs/alerting.md).
     mirror_to_local: bool = False
     status_interval_s: float = Field(default=60.0, ge=1, le=3600)
+    # Accept configurations pushed from the centre (docs/fleet.md); None: only the local file.
+    fleet: FleetOptions | None = None
 
     @model_validator(mode="after")
     def _unique_ids(self) -> GatewayConfig:

@@ -4,6 +4,9 @@
     dynamo/v1/{site}/{gateway}/telemetry/{equipment}   one message per device poll, JSON
     dynamo/v1/{site}/{gateway}/events/{equipment}      alerts and notable events, JSON
     dynamo/v1/{site}/{gateway}/uplink                  LOCAL broker only: retained uplink state
+    dynamo/v1/{site}/ack/{gateway}                     retained end-to-end ack, by the collector
+    dynamo/v1/{site}/fleet/config/{gateway}            retained signed configuration, by the centre
+    dynamo/v1/{site}/fleet/bundle[/{gateway}]          retained signed upgrade notice, by the centre
 
 Each level is an identifier ([a-z0-9_-]); the gateway level is what the broker's ACL matches
 against the gateway's user name, so a gateway can only write below its own prefix.
@@ -64,6 +67,57 @@ def alert_commands_topic(site: str) -> str:
     `parse_topic` ignores it.
     """
     return f"{ROOT}/{site}/alerting/commands"
+
+
+ACK_PSEUDO_GATEWAY = "ack"
+
+
+def ack_topic(site: str, gateway: str) -> str:
+    """The collector's end-to-end acknowledgement of one gateway's messages, retained.
+
+    Below the reserved pseudo-gateway `ack`, not below the gateway's own prefix: the ACL's
+    gateway pattern (`dynamo/v1/+/%u/#`) then gives no gateway the right to write it, so no
+    gateway can forge an acknowledgement (its own or another's); the collector alone writes it
+    and each gateway reads its own. Not a `Channel`: `parse_topic` ignores it.
+    """
+    return f"{ROOT}/{site}/{ACK_PSEUDO_GATEWAY}/{gateway}"
+
+
+def ack_subscription(*, site: str = "+") -> str:
+    """Filter for the acknowledgements of every gateway (of one site): the collector reads
+    its own retained ones back at start."""
+    return f"{ROOT}/{site}/{ACK_PSEUDO_GATEWAY}/+"
+
+
+def parse_ack_topic(topic: str) -> tuple[str, str] | None:
+    """(site, gateway) of an acknowledgement topic, or None."""
+    parts = topic.split("/")
+    if len(parts) != 5 or f"{parts[0]}/{parts[1]}" != ROOT or parts[3] != ACK_PSEUDO_GATEWAY:
+        return None
+    return parts[2], parts[4]
+
+
+FLEET_PSEUDO_GATEWAY = "fleet"
+
+
+def fleet_config_topic(site: str, gateway: str) -> str:
+    """The signed configuration the centre pushes to one gateway, retained (docs/fleet.md).
+
+    Below the reserved pseudo-gateway `fleet`, as the ack: no gateway may write it (the ACL's
+    gateway prefix does not cover it), only the `api` service user; each gateway reads its own.
+    Not a `Channel`: `parse_topic` ignores it.
+    """
+    return f"{ROOT}/{site}/{FLEET_PSEUDO_GATEWAY}/config/{gateway}"
+
+
+def fleet_bundle_topic(site: str, gateway: str | None = None) -> str:
+    """The signed upgrade notice the centre publishes, retained (docs/fleet.md): for one
+    gateway, or (`gateway` None) for every gateway of the site. Below the pseudo-gateway
+    `fleet` like configurations: only the `api` user writes it, each gateway reads its own and
+    its site's. Not a `Channel`: `parse_topic` ignores it.
+    """
+    base = f"{ROOT}/{site}/{FLEET_PSEUDO_GATEWAY}/bundle"
+    return base if gateway is None else f"{base}/{gateway}"
 
 
 def subscription(channel: Channel, *, site: str = "+", share_group: str | None = None) -> str:

@@ -9,6 +9,10 @@ import pint
 UNITS: pint.UnitRegistry[float] = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
 # Counted things (units packed, rejects) are dimensionless counts.
 UNITS.define("unit_count = [] = units = pcs")
+# Reactive power and energy get a dimension of their own: a kvarh counter must never pass for
+# a kWh one (pint would otherwise take var as a watt). IEC 60050-131-11-44 names the var.
+UNITS.define("volt_ampere_reactive = [reactive_power] = var = VAr = VAR")
+UNITS.define("var_hour = volt_ampere_reactive * hour = varh = VArh")
 
 
 class UnitError(ValueError):

@@ -1,9 +1,15 @@
 """Energy over a period from a cumulative meter counter: the difference, done carefully.
 
 The counter's value at each end of `[start, end)` is interpolated linearly between the readings
-around it, so a figure does not depend on when the gateway happened to poll. A drop in the
-counter is a reset (meter replaced, register cleared) or a roll-over: the increment after a drop
-is the new value itself, as if counting restarted from zero, and the drop is reported.
+around it, so a figure does not depend on when the gateway happened to poll.
+
+A drop in the counter is either a **roll-over** or a **reset** (docs/indicators.md, "Counter
+drops"). An integer register of N bits counts modulo 2^N: a 16-bit pulse counter read 65530
+then 4 went 6 pulses to the top and 4 beyond, 10 in all. When the counter's register type is
+known (`Wrap`), a drop whose wrapped increment `current − previous + span` is below a quarter
+of the register's span is a roll-over, and that wrapped increment is counted. Anything else
+is a reset (meter replaced, register cleared): the increment after it is the new value itself,
+as if counting restarted from zero. Floats never roll over. Every drop is reported, named.
 """
 
 from __future__ import annotations
@@ -11,9 +17,59 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from api.schemas import CounterDropOut
+from api.sites import SensorInfo
 
 # A drop smaller than this fraction of the counter is float32 jitter, not a reset.
 _JITTER = 1e-6
+# A drop is a roll-over when the counter would have advanced by less than this share of its
+# register's span since the previous reading (docs/indicators.md explains the choice).
+ROLLOVER_SHARE = 0.25
+_BITS = {"int16": 16, "uint16": 16, "int32": 32, "uint32": 32, "int64": 64, "uint64": 64}
+
+
+@dataclass(frozen=True, slots=True)
+class Wrap:
+    """The range an integer register counts through, in the readings' unit: the values lie in
+    `[low, low + span)` and the register goes from its top back to `low`."""
+
+    low: float
+    span: float
+
+
+def wrap_of(data_type: str | None, *, scale: float = 1.0, offset: float = 0.0) -> Wrap | None:
+    """The range of a counter read from a register of `data_type`, its raw value converted as
+    `raw × scale + offset`; None for floats (they never roll over) and unknown types.
+
+    Signed registers wrap too, in two's complement (32767 + 1 → −32768): the wrapped
+    difference is the same modulo 2^N, so the same rule holds (docs/indicators.md)."""
+    bits = _BITS.get(data_type or "")
+    if bits is None or not scale > 0:
+        return None
+    low_raw = -(2 ** (bits - 1)) if (data_type or "").startswith("int") else 0
+    return Wrap(low=low_raw * scale + offset, span=float(2**bits) * scale)
+
+
+def counter_wrap(sensor: SensorInfo, stored_type: str | None) -> Wrap | None:
+    """The range of a counter sensor: the register type its gateway stored with the readings
+    first (the device as it was read), else the sensor's `data_type` attribute (a counter the
+    template does not describe), else the template's; the scale from the configuration."""
+    data_type = stored_type or sensor.attributes.get("data_type") or sensor.data_type
+    return wrap_of(data_type, scale=sensor.scale, offset=sensor.offset)
+
+
+@dataclass(frozen=True, slots=True)
+class CounterDrop:
+    """A drop of the counter: where it was seen and how it was taken."""
+
+    kind: Literal["rollover", "reset"]
+    at_ms: int  # the first value after the drop (the period's end when interpolated there)
+    before: float
+    after: float
+    increment: float  # what was counted for the step: the wrapped increment, or `after`
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,56 +80,94 @@ class CounterDelta:
     start_exact: bool  # False when the start had to be taken from one side only
     end_exact: bool
     largest_gap_ms: int  # longest stretch without a reading, including the ends
+    rollovers: int = 0
+    drops: tuple[CounterDrop, ...] = ()  # every roll-over and reset, in time order
 
 
-def _at(moment: int, before: tuple[int, float] | None, after: tuple[int, float] | None
-        ) -> tuple[float | None, bool]:
-    if before and after and after[1] >= before[1] and after[0] > before[0]:
-        share = (moment - before[0]) / (after[0] - before[0])
-        return before[1] + share * (after[1] - before[1]), True
+def named_drops(sensor: str, drops: Sequence[CounterDrop]) -> list[CounterDropOut]:
+    """The drops of one sensor's counter as the api shows them in its evidence."""
+    return [CounterDropOut.model_validate({
+        "sensor": sensor, "kind": d.kind, "at": datetime.fromtimestamp(d.at_ms / 1000, UTC),
+        "from": d.before, "to": d.after, "increment": d.increment}) for d in drops]
+
+
+Step = Literal["rise", "jitter", "rollover", "reset"]
+
+
+def step(previous: float, current: float, wrap: Wrap | None) -> tuple[float, Step]:
+    """The increment from one counter value to the next, and what the step was."""
+    if current >= previous:
+        return current - previous, "rise"
+    if previous - current <= _JITTER * abs(previous):
+        return 0.0, "jitter"
+    if wrap is not None:
+        wrapped = current - previous + wrap.span
+        if 0 < wrapped < ROLLOVER_SHARE * wrap.span:
+            return wrapped, "rollover"
+    return current, "reset"
+
+
+def _at(moment: int, before: tuple[int, float] | None, after: tuple[int, float] | None,
+        wrap: Wrap | None) -> tuple[float | None, bool]:
     if before and before[0] == moment:
         return before[1], True
     if after and after[0] == moment:
         return after[1], True
-    nearest = before or after  # a drop between the two: keep the side that precedes it
+    if before and after and after[0] > before[0]:
+        increment, kind = step(before[1], after[1], wrap)
+        if kind in ("rise", "rollover"):
+            value = before[1] + (moment - before[0]) / (after[0] - before[0]) * increment
+            if wrap is not None and kind == "rollover" and value >= wrap.low + wrap.span:
+                value -= wrap.span  # the register wrapped before `moment`
+            return value, True
+    nearest = before or after  # a reset between the two: keep the side that precedes it
     return (nearest[1], False) if nearest else (None, False)
 
 
 def counter_delta(
-    samples: Sequence[tuple[int, float]], *, start_ms: int, end_ms: int
+    samples: Sequence[tuple[int, float]], *, start_ms: int, end_ms: int,
+    wrap: Wrap | None = None,
 ) -> CounterDelta | None:
     """Increase of a counter over `[start_ms, end_ms)` from time-sorted (ms, value) samples.
 
-    `samples` may extend past both ends (they should, for interpolation). Returns None when no
-    sample is near enough to say anything.
+    `samples` may extend past both ends (they should, for interpolation). `wrap` is the
+    counter's register range when it is an integer register (`wrap_of`); None for a float or
+    an unknown type, where every drop is a reset. A roll-over between the last reading before
+    a boundary and the first after it is attributed to the side of the boundary where the
+    interpolated counter crossed its top. Returns None when no sample is near enough to say
+    anything.
     """
     before = [s for s in samples if s[0] <= start_ms]
     inside = [s for s in samples if start_ms < s[0] < end_ms]
     after = [s for s in samples if s[0] >= end_ms]
     first_after_start = inside[0] if inside else (after[0] if after else None)
     last_before_end = inside[-1] if inside else (before[-1] if before else None)
-    start_value, start_exact = _at(start_ms, before[-1] if before else None, first_after_start)
-    end_value, end_exact = _at(end_ms, last_before_end, after[0] if after else None)
+    start_value, start_exact = _at(start_ms, before[-1] if before else None, first_after_start,
+                                   wrap)
+    end_value, end_exact = _at(end_ms, last_before_end, after[0] if after else None, wrap)
     if start_value is None or end_value is None:
         return None
     chain = [(start_ms, start_value), *inside, (end_ms, end_value)]
     delta = 0.0
-    resets = 0
+    drops: list[CounterDrop] = []
     previous = chain[0][1]
-    for _, current in chain[1:]:
-        if current >= previous:
-            delta += current - previous
-        elif previous - current <= _JITTER * abs(previous):
-            continue  # jitter: keep measuring from the higher value
-        else:
-            resets += 1
-            delta += current
+    for moment, current in chain[1:]:
+        increment, kind = step(previous, current, wrap)
+        if kind == "jitter":
+            continue  # keep measuring from the higher value
+        if kind != "rise":
+            drops.append(CounterDrop(kind=kind, at_ms=moment, before=previous, after=current,
+                                     increment=increment))
+        delta += increment
         previous = current
     times = [start_ms, *(t for t, _ in inside), end_ms]
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    return CounterDelta(delta=delta, readings=len(inside), resets=resets,
+    return CounterDelta(delta=delta, readings=len(inside),
+                        resets=sum(1 for d in drops if d.kind == "reset"),
                         start_exact=start_exact, end_exact=end_exact,
-                        largest_gap_ms=max(gaps) if gaps else 0)
+                        largest_gap_ms=max(gaps) if gaps else 0,
+                        rollovers=sum(1 for d in drops if d.kind == "rollover"),
+                        drops=tuple(drops))
 
 
 @dataclass(frozen=True, slots=True)

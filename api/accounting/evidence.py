@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-from api.accounting.energy import counter_delta
+from api.accounting.energy import counter_delta, counter_wrap
 from api.accounting.references import band_label
 from api.accounting.sources import SOURCES, energy_by_source
 from api.accounting.states import TimeShare, time_where
@@ -65,11 +65,11 @@ class RawEvidence:
 
     def increase(self, equipment: EquipmentInfo, sensor: SensorInfo,
                  period: Period) -> tuple[float, str] | None:
-        samples, unit = self.store.counter_samples(site=equipment.site, sensor=sensor.id,
-                                                   start=period.start, end=period.end,
-                                                   around=self.around)
-        delta = counter_delta(samples, start_ms=period.start_ms, end_ms=period.end_ms)
-        return None if delta is None else (delta.delta, unit or sensor.unit)
+        found = self.store.counter_series(site=equipment.site, sensor=sensor.id,
+                                          start=period.start, end=period.end, around=self.around)
+        delta = counter_delta(found.samples, start_ms=period.start_ms, end_ms=period.end_ms,
+                              wrap=counter_wrap(sensor, found.data_type))
+        return None if delta is None else (delta.delta, found.unit or sensor.unit)
 
     def time_where(self, equipment: EquipmentInfo, sensor: SensorInfo, period: Period,
                    predicate: Callable[[float], bool]) -> TimeShare | None:
@@ -108,7 +108,8 @@ class RollupEvidence:
             found.append(SourceEnergy(
                 source=source.name, energy_kwh=row.energy_kwh, method=row.method,
                 sensors=[s.id for s in sensors], readings=row.readings, resets=row.resets,
-                coverage=row.covered_hours / hours, largest_gap_s=None))
+                rollovers=row.rollovers, coverage=row.covered_hours / hours,
+                largest_gap_s=None))
         return EnergyBySourceOut(site=equipment.site, equipment=equipment.id,
                                  period=period.label, start=period.start, end=period.end,
                                  sources=found, missing=missing, evidence="hourly rollups")

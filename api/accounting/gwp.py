@@ -2,7 +2,9 @@
 
 The api ships `api/data/refrigerants.yaml` (each value cites its table in docs/sources.md); the
 user's own files (settings `api_refrigerant_files`) may add reports, gases and blends but never
-redefine a shipped value: a figure an auditor can check must not change silently.
+redefine a value already loaded (a report, a gas's GWP in a report, a blend): a figure an
+auditor can check must not change silently. A redefinition is refused at start-up with the
+file, line and reason, like a redefined factor version (`api.accounting.factors`).
 A blend's GWP is the mass-weighted sum of its components' GWPs (the F-gas Regulation's method).
 """
 
@@ -15,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.accounting.factors import UnknownFactor
 from telemetry.errors import ConfigError, ConfigIssue
-from telemetry.loader import load_yaml_model
+from telemetry.loader import YamlDocument
 
 SHIPPED_REFRIGERANTS = Path(__file__).parents[1] / "data" / "refrigerants.yaml"
 
@@ -69,37 +71,52 @@ class GwpTable:
         gases: dict[str, dict[str, _Value]] = {}
         blends: dict[str, _Blend] = {}
         blend_file: dict[str, Path] = {}
+        # Where each report, value and blend was first defined: a refusal names that file.
+        origin: dict[tuple[str, ...], Path] = {}
         issues: list[ConfigIssue] = []
         for file in (SHIPPED_REFRIGERANTS, *user_files):
             try:
-                loaded = load_yaml_model(file, _RefrigerantFile)
+                document = YamlDocument(file)
+                loaded = document.validate(_RefrigerantFile)
             except ConfigError as exc:
                 issues.extend(exc.issues)
                 continue
-            shipped = file == SHIPPED_REFRIGERANTS
+
+            def refused(loc: tuple[str, ...], what: str, first: Path,
+                        document: YamlDocument = document) -> ConfigIssue:
+                return document.issue(loc, f"redefines {what} already defined in "
+                                           f"{first.name}: a figure an auditor checked never "
+                                           "changes in place; a correction is a new name "
+                                           "(gas, blend or assessment report)")
+
             for name, report in loaded.reports.items():
-                if name in reports and not shipped:
-                    issues.append(ConfigIssue(str(file), f"reports.{name}",
-                                              "redefines a shipped assessment report"))
+                if ("reports", name) in origin:
+                    issues.append(refused(("reports", name), f"the assessment report {name}",
+                                          origin[("reports", name)]))
                     continue
                 reports[name] = report
+                origin[("reports", name)] = file
             for gas, values in loaded.gases.items():
                 known = gases.setdefault(gas, {})
                 for report_name, value in values.items():
-                    if report_name in known and not shipped:
-                        issues.append(ConfigIssue(
-                            str(file), f"gases.{gas}.{report_name}",
-                            f"redefines the {report_name} GWP of {gas} already defined "
-                            f"({known[report_name].value:g}); cite a new gas name instead"))
+                    loc = ("gases", gas, report_name)
+                    if loc in origin:
+                        issues.append(refused(loc, f"the {report_name} GWP of {gas} "
+                                                   f"({known[report_name].value:g})",
+                                              origin[loc]))
                         continue
                     known[report_name] = value
+                    origin[loc] = file
             for blend, definition in loaded.blends.items():
-                if (blend in blends or blend in gases) and not shipped:
-                    issues.append(ConfigIssue(str(file), f"blends.{blend}",
-                                              f"redefines the refrigerant {blend}"))
+                if blend in blends or blend in gases:
+                    first = origin.get(("blends", blend)) or next(
+                        (path for loc, path in origin.items() if loc[:2] == ("gases", blend)),
+                        file)
+                    issues.append(refused(("blends", blend), f"the refrigerant {blend}", first))
                     continue
                 blends[blend] = definition
                 blend_file[blend] = file
+                origin[("blends", blend)] = file
         for blend, definition in blends.items():
             issues.extend(ConfigIssue(str(blend_file[blend]), f"blends.{blend}.composition",
                                       f"unknown component {part!r}")

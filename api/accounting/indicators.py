@@ -18,10 +18,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.accounting import airside
 from api.accounting.baselines import ShippedBaseline, shipped_baseline
+from api.accounting.calendar import availability, line_states, planned_time
 from api.accounting.categories import Categories, shipped_categories
 from api.accounting.eco2mix import SOURCE
-from api.accounting.evidence import RAW_LIMIT, Evidence
+from api.accounting.evidence import RAW_LIMIT, Evidence, RollupEvidence
 from api.accounting.factors import EmissionFactor, FactorTable, Part, UnknownFactor
 from api.accounting.ghg import (
     SupplyContract,
@@ -42,10 +44,12 @@ from api.accounting.manual import manual_emission_lines
 from api.accounting.references import References
 from api.accounting.states import TimeShare, first_at_or_below
 from api.periods import Period, explicit_period
+from api.records import calendars
 from api.records.contracts import ElectricityContract
 from api.records.live import live
 from api.records.tables import Baseline, Batch, MaterialLot, RefrigerantTopUp
 from api.schemas import (
+    AirSideOut,
     AvoidedOut,
     CoreFreezing,
     DryerOut,
@@ -57,6 +61,7 @@ from api.schemas import (
     IndicatorsOut,
     MaterialOut,
     PackagingOut,
+    PlannedTimeOut,
     SourceEnergy,
 )
 from api.sites import EquipmentInfo, SensorInfo
@@ -125,7 +130,8 @@ def compute(
                         start=period.start, end=period.end, energy=energy, ghg=ghg, notes=notes)
     kwh = {s.source: s.energy_kwh for s in energy.sources}
     if eq.kind is EquipmentKind.DRYER:
-        out.dryer = _dryer(inputs, kwh=kwh, batches=batches, ghg=ghg, notes=notes)
+        out.dryer = _dryer(inputs, kwh=kwh, batches=batches, ghg=ghg, period=period,
+                           notes=notes)
     elif eq.kind is EquipmentKind.FREEZER:
         out.freezer = _freezer(inputs, kwh=kwh, batches=batches, ghg=ghg, period=period,
                                notes=notes)
@@ -431,7 +437,7 @@ def water_evaporated_kg(*, mass_in_kg: float, moisture_in: float, moisture_out: 
 
 
 def _dryer(inputs: Inputs, *, kwh: dict[str, float], batches: list[Batch], ghg: GhgOut,
-           notes: list[str]) -> DryerOut:
+           period: Period, notes: list[str]) -> DryerOut:
     water: float | None = None
     dry: float | None = None
     counted = [b for b in batches if b.mass_in_kg is not None and b.moisture_in_pct is not None
@@ -455,7 +461,7 @@ def _dryer(inputs: Inputs, *, kwh: dict[str, float], batches: list[Batch], ghg: 
     total = used + solar_heat + fuel
     purchased = kwh.get("grid_import", used) + fuel
     autonomy = min(1.0, max(0.0, 1 - purchased / total)) if total > 0 else None
-    floor = inputs.references.latent_heat_of_water.to("kWh/kg")
+    latent = inputs.references.latent_heat_of_water.to("kWh/kg")
     water_t = water / 1000 if water is not None else None
     dry_t = dry / 1000 if dry is not None else None
     co2e = ghg.scope1_co2e_kg + ghg.scope2_co2e_kg
@@ -464,9 +470,70 @@ def _dryer(inputs: Inputs, *, kwh: dict[str, float], batches: list[Batch], ghg: 
         total_energy_kwh=total, purchased_energy_kwh=purchased, electricity_used_kwh=used,
         solar_heat_kwh=solar_heat, autonomy_rate=autonomy,
         kwh_per_t_water=_per(total, water_t), purchased_kwh_per_t_water=_per(purchased, water_t),
-        kwh_per_t_dry_matter=_per(total, dry_t), latent_heat_floor_kwh_per_kg=floor,
-        ratio_to_latent_heat_floor=_per(total, water * floor if water is not None else None),
-        co2e_kg_per_t_water=_per(co2e, water_t), co2e_kg_per_t_dry_matter=_per(co2e, dry_t))
+        kwh_per_t_dry_matter=_per(total, dry_t), latent_heat_kwh_per_kg=latent,
+        metered_energy_per_latent_heat=_per(total,
+                                            water * latent if water is not None else None),
+        co2e_kg_per_t_water=_per(co2e, water_t), co2e_kg_per_t_dry_matter=_per(co2e, dry_t),
+        air_side=_air_side(inputs, period=period, water=water, metered_kwh=total, notes=notes))
+
+
+# The gap between the water the air took up and the batches' water that the instruments'
+# accuracy explains: RH transmitters ±2 % RH (≈ ±5 % on W_out − W_in at 25 → 32 °C),
+# airflow ±5 %, batch moistures ±1 point (≈ ±3 % on the water): ≈ 8 % combined, 10 % stated.
+WATER_BALANCE_TOLERANCE = 0.10
+_AIR_UNITS = {"inlet_air_temp": "degC", "outlet_air_temp": "degC",
+              "inlet_air_humidity": "percent", "outlet_air_humidity": "percent",
+              "airflow": "m**3/h"}
+
+
+def _air_side(inputs: Inputs, *, period: Period, water: float | None, metered_kwh: float,
+              notes: list[str]) -> AirSideOut | None:
+    """The air-side balance (api/accounting/airside.py) over the period, from raw readings."""
+    eq = inputs.equipment
+    sensors = {role: eq.with_role(role) for role in airside.ROLES}
+    if not all(sensors.values()):
+        return None  # the dryer does not measure its air: nothing to say
+    if period.duration > RAW_LIMIT:
+        notes.append("air-side balance: computed from raw readings only, for periods up to "
+                     "31 days")
+        return None
+    samples: dict[str, list[tuple[int, float]]] = {}
+    for role, found in sensors.items():
+        raw, unit = inputs.store.counter_samples(site=eq.site, sensor=found[0].id,
+                                                 start=period.start, end=period.end,
+                                                 around=inputs.around)
+        samples[role] = [(t, convert(v, from_unit=unit, to_unit=_AIR_UNITS[role]))
+                         for t, v in raw] if unit else raw
+    pressure = float(sensors["airflow"][0].attributes.get("pressure_pa",
+                                                          airside.STANDARD_PRESSURE_PA))
+    sums = airside.integrate(samples, start_ms=period.start_ms, end_ms=period.end_ms,
+                             max_gap_ms=int(inputs.max_gap.total_seconds() * 1000),
+                             pressure_pa=pressure)
+    if sums.covered_s <= 0:
+        notes.append("air-side balance: no time with all five air sensors read")
+        return None
+    heat = sums.latent_j / 3.6e6
+    ambient = heat - metered_kwh
+    if ambient < 0:
+        notes.append(f"air-side balance: the metered heat ({metered_kwh:.1f} kWh) exceeds the "
+                     f"heat the air took up as vapour ({heat:.1f} kWh); the rest left as "
+                     "sensible heat in the exhaust air or through the walls: ambient share 0")
+    gap = _per(sums.water_kg, water)
+    gap = gap - 1 if gap is not None else None
+    if gap is not None and abs(gap) > WATER_BALANCE_TOLERANCE:
+        notes.append(f"air-side balance: the air took up {sums.water_kg:.0f} kg of water, the "
+                     f"batches lost {water:.0f} kg ({gap:+.0%}): check the air sensors, the "
+                     "airflow and the batches' moistures")
+    return AirSideOut(
+        pressure_pa=pressure, covered_h=sums.covered_s / 3600, dry_air_kg=sums.dry_air_kg,
+        mean_inlet_humidity_ratio=sums.mean_inlet_ratio,
+        mean_outlet_humidity_ratio=sums.mean_outlet_ratio, water_taken_up_kg=sums.water_kg,
+        water_balance_gap=gap, water_balance_tolerance=WATER_BALANCE_TOLERANCE,
+        water_balance_within_tolerance=None if gap is None
+        else abs(gap) <= WATER_BALANCE_TOLERANCE,
+        heat_taken_up_kwh=heat, sensible_heat_kwh=sums.sensible_j / 3.6e6,
+        metered_heat_kwh=metered_kwh, ambient_heat_kwh=max(0.0, ambient),
+        ambient_share=max(0.0, ambient) / heat if heat > 0 else None)
 
 
 def _samples(inputs: Inputs, role: str, start: datetime, end: datetime
@@ -598,12 +665,12 @@ def _packaging(inputs: Inputs, *, kwh: dict[str, float], period: Period,
     electricity = kwh.get("electricity", kwh.get("grid_import"))
     material_co2e = (sum(m.co2e_kg or 0.0 for m in materials)
                      if materials and all(m.co2e_kg is not None for m in materials) else None)
-    availability = performance = None
+    performance = None
     running = _time_where(inputs, "line_state", period, lambda v: v == 1)
-    fault = _time_where(inputs, "line_state", period, lambda v: v == 2)
     running_ms = running.matching_ms if running else 0
-    if running is not None and fault is not None:
-        availability = _per(running_ms, running_ms + fault.matching_ms)
+    availability, reason, planned = _availability(inputs, period)
+    if reason is not None:
+        notes.append(f"OEE availability: {reason}")
     made = None if good is None or rejected is None else good + rejected
     if nominal_rate_upm is None:
         notes.append("performance and OEE need nominal_rate_upm (the line's rated speed)")
@@ -617,8 +684,29 @@ def _packaging(inputs: Inputs, *, kwh: dict[str, float], period: Period,
         units_packed=good, units_rejected=rejected,
         kwh_per_1000_units=_per(electricity, good / 1000 if good else None),
         materials=materials, material_co2e_kg_per_unit=_per(material_co2e, good),
-        availability=availability, performance=performance, quality=quality, oee=oee,
-        nominal_rate_upm=nominal_rate_upm)
+        oee_availability=availability, oee_availability_reason=reason, planned_time=planned,
+        performance=performance, quality=quality, oee=oee, nominal_rate_upm=nominal_rate_upm)
+
+
+def _availability(inputs: Inputs, period: Period
+                  ) -> tuple[float | None, str | None, PlannedTimeOut | None]:
+    """OEE availability on the line's planned time (api/accounting/calendar.py), with the
+    reason when it cannot be known: no shift calendar is never read as "always planned"."""
+    sensors = inputs.equipment.with_role("line_state")
+    if not sensors:
+        return None, "no line_state sensor", None
+    found = calendars.effective(inputs.db, inputs.equipment)
+    if found.calendar is None:
+        return None, ("no shift calendar for this line, so no planned production time (site "
+                      "configuration `calendar:`, or PUT …/calendar)"), None
+    planned = planned_time(found.calendar, start_ms=period.start_ms, end_ms=period.end_ms,
+                           timezone=inputs.timezone)
+    split = line_states(inputs.store, inputs.equipment, sensors[0], period=period,
+                        busy=planned.busy, rollups=isinstance(inputs.evidence, RollupEvidence),
+                        around=inputs.around, max_gap=inputs.max_gap)
+    out, value, reason = availability(split, planned, calendar=found.source,
+                                      version=found.version)
+    return value, reason, out
 
 
 def _avoided(inputs: Inputs, *, name: str, out: IndicatorsOut, on: date) -> AvoidedOut:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.accounting.energy import counter_delta
+from api.accounting.energy import counter_delta, counter_wrap
 from api.accounting.evidence import evidence_for
 from api.accounting.factors import FactorTable, UnknownFactor
 from api.accounting.ghg import (
@@ -38,7 +38,7 @@ from api.periods import Period
 from api.records.live import live
 from api.records.tables import Baseline, Batch, RefrigerantTopUp
 from api.sites import EquipmentInfo, SensorInfo, SiteRegistry
-from api.store import ReadingsStore
+from api.store import CounterSeries, ReadingsStore
 from telemetry.influx.client import InfluxError
 from telemetry.influx.lineprotocol import line
 from telemetry.influx.schema import (
@@ -125,19 +125,27 @@ class _Samples:
     def __init__(self, store: ReadingsStore, eq: EquipmentInfo, start: datetime, end: datetime,
                  around: timedelta) -> None:
         self._data: dict[str, tuple[list[int], list[tuple[int, float]], str]] = {}
+        self._types: dict[str, str | None] = {}  # a counter's register type, as stored
         self._store, self._eq, self._start, self._end, self._around = (
             store, eq, start, end, around)
 
     def __call__(self, sensor: SensorInfo, hour_ms: int) -> tuple[list[tuple[int, float]], str]:
         if sensor.id not in self._data:
-            samples, unit = self._store.counter_samples(
+            found = self._store.counter_series(
                 site=self._eq.site, sensor=sensor.id, start=self._start, end=self._end,
                 around=self._around)
+            samples, unit = found.samples, found.unit
             self._data[sensor.id] = ([t for t, _ in samples], samples, unit)
+            self._types[sensor.id] = found.data_type
         times, samples, unit = self._data[sensor.id]
         lo = max(bisect.bisect_right(times, hour_ms) - 1, 0)
         hi = bisect.bisect_left(times, hour_ms + _HOUR_MS)
         return samples[lo:hi + 1], unit
+
+    def typed(self, sensor: SensorInfo, hour_ms: int) -> CounterSeries:
+        """The hour's slice with the counter's register type."""
+        samples, unit = self(sensor, hour_ms)
+        return CounterSeries(samples, unit, self._types.get(sensor.id))
 
 
 def _emission_points(emissions: EmissionInputs, eq: EquipmentInfo, hour: datetime,
@@ -321,9 +329,8 @@ def rollup_equipment(*, eq: EquipmentInfo, store: ReadingsStore, start: datetime
         fuel_volume: list[tuple[float, str]] = []
         if energy_sensors:
 
-            def fetch(sensor: SensorInfo, at: int = hour_ms) -> tuple[list[tuple[int, float]],
-                                                                      str]:
-                return samples(sensor, at)
+            def fetch(sensor: SensorInfo, at: int = hour_ms) -> CounterSeries:
+                return samples.typed(sensor, at)
 
             energy = energy_from_samples(equipment=eq, fetch=fetch, period=period,
                                          max_gap_ms=max_gap_ms)
@@ -332,11 +339,14 @@ def rollup_equipment(*, eq: EquipmentInfo, store: ReadingsStore, start: datetime
                 lines.append(line(ENERGY_HOURLY, {**tags, "source": figure.source}, {
                     "energy_kwh": float(figure.energy_kwh), "method": figure.method,
                     "coverage": float(figure.coverage), "readings": float(figure.readings),
-                    "resets": float(figure.resets)}, hour_ms))
+                    "resets": float(figure.resets),
+                    "rollovers": float(figure.rollovers)}, hour_ms))
         for sensor in eq.sensors:
             if sensor.role.kind is Kind.COUNTER:
-                window, unit = samples(sensor, hour_ms)
-                delta = counter_delta(window, start_ms=hour_ms, end_ms=hour_ms + _HOUR_MS)
+                typed = samples.typed(sensor, hour_ms)
+                window, unit = typed.samples, typed.unit
+                delta = counter_delta(window, start_ms=hour_ms, end_ms=hour_ms + _HOUR_MS,
+                                      wrap=counter_wrap(sensor, typed.data_type))
                 known = delta is not None and (delta.readings > 0
                                                or (delta.start_exact and delta.end_exact))
                 if delta is not None and known:

@@ -11,11 +11,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from api.accounting.energy import counter_delta, coverage_ms, power_integral
+from api.accounting.energy import (
+    counter_delta,
+    counter_wrap,
+    coverage_ms,
+    named_drops,
+    power_integral,
+)
 from api.periods import Period
-from api.schemas import EnergyBySourceOut, SourceEnergy
+from api.schemas import CounterDropOut, EnergyBySourceOut, SourceEnergy
 from api.sites import EquipmentInfo, SensorInfo
-from api.store import ReadingsStore
+from api.store import CounterSeries, ReadingsStore
 from telemetry.units import convert
 
 
@@ -38,8 +44,9 @@ SOURCES = (
 )
 
 
-# The time-sorted good readings of a sensor around a period, and their unit.
-SampleFetch = Callable[[SensorInfo], tuple[list[tuple[int, float]], str]]
+# The time-sorted good readings of a sensor around a period, their unit and a counter's
+# register type.
+SampleFetch = Callable[[SensorInfo], CounterSeries]
 
 
 def energy_by_source(
@@ -48,9 +55,9 @@ def energy_by_source(
 ) -> EnergyBySourceOut:
     """Every source the equipment has sensors for, measured over `period` from raw readings."""
 
-    def fetch(sensor: SensorInfo) -> tuple[list[tuple[int, float]], str]:
-        return store.counter_samples(site=equipment.site, sensor=sensor.id, start=period.start,
-                                     end=period.end, around=around)
+    def fetch(sensor: SensorInfo) -> CounterSeries:
+        return store.counter_series(site=equipment.site, sensor=sensor.id, start=period.start,
+                                    end=period.end, around=around)
 
     return energy_from_samples(equipment=equipment, fetch=fetch, period=period,
                                max_gap_ms=int(max_gap.total_seconds() * 1000))
@@ -84,22 +91,28 @@ def energy_from_samples(
 def _from_counters(source: Source, sensors: list[SensorInfo], fetch: SampleFetch,
                    period: Period, max_gap_ms: int, length: int) -> SourceEnergy | None:
     total = 0.0
-    readings = resets = covered = 0
+    readings = resets = rollovers = covered = 0
     largest = 0
+    drops: list[CounterDropOut] = []
     for sensor in sensors:
-        samples, unit = fetch(sensor)
-        result = counter_delta(samples, start_ms=period.start_ms, end_ms=period.end_ms)
+        found = fetch(sensor)
+        samples, unit = found.samples, found.unit
+        result = counter_delta(samples, start_ms=period.start_ms, end_ms=period.end_ms,
+                               wrap=counter_wrap(sensor, found.data_type))
         if result is None or (result.readings == 0 and not (result.start_exact
                                                            and result.end_exact)):
             return None  # a meter of the source silent: the sum would be wrong
         total += convert(result.delta, from_unit=unit or sensor.unit, to_unit="kWh")
         readings += result.readings
         resets += result.resets
+        rollovers += result.rollovers
+        drops += named_drops(sensor.id, result.drops)
         largest = max(largest, result.largest_gap_ms)
         covered += coverage_ms([t for t, _ in samples], start_ms=period.start_ms,
                                end_ms=period.end_ms, max_gap_ms=max_gap_ms)
     return SourceEnergy(source=source.name, energy_kwh=total, method="counter_difference",
                         sensors=[s.id for s in sensors], readings=readings, resets=resets,
+                        rollovers=rollovers, drops=drops,
                         coverage=covered / len(sensors) / length, largest_gap_s=largest / 1000)
 
 
@@ -109,7 +122,8 @@ def _from_power(source: Source, sensors: list[SensorInfo], fetch: SampleFetch,
     readings = covered = 0
     largest = 0
     for sensor in sensors:
-        samples, unit = fetch(sensor)
+        found = fetch(sensor)
+        samples, unit = found.samples, found.unit
         result = power_integral(samples, start_ms=period.start_ms, end_ms=period.end_ms,
                                 max_gap_ms=max_gap_ms, sign=source.sign)
         if result is None:

@@ -5,6 +5,7 @@ beyond it, the time is unknown, not assumed.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -96,3 +97,75 @@ def time_in_band(
                         predicate=lambda v: low <= v <= high)
     return BandTime(below_ms=below.matching_ms, within_ms=within.matching_ms,
                     above_ms=within.known_ms - within.matching_ms - below.matching_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class StateSplit:
+    """Milliseconds at each held state inside a set of spans (planned busy time) and outside
+    them; `straddling` counts the hourly rollups that a span boundary cuts (an hour's seconds
+    cannot be split: the figure needs raw readings then)."""
+
+    inside: dict[float, int]
+    outside: dict[float, int]
+    straddling: int = 0
+
+
+def _overlap(spans: Sequence[tuple[int, int]], lo: int, hi: int) -> int:
+    """Milliseconds of `[lo, hi)` covered by sorted disjoint `spans`."""
+    covered = 0
+    for i in range(max(0, bisect.bisect_right(spans, (lo, lo)) - 1), len(spans)):
+        a, b = spans[i]
+        if a >= hi:
+            break
+        covered += max(0, min(b, hi) - max(a, lo))
+    return covered
+
+
+def states_by_spans(
+    samples: Sequence[tuple[int, float]], *, spans: Sequence[tuple[int, int]], start_ms: int,
+    end_ms: int, max_gap_ms: int,
+) -> StateSplit:
+    """Time at each held value of `[start_ms, end_ms)`, inside and outside `spans` (sorted,
+    disjoint): the holding rule of `time_per_value`, so the two parts add up to its figure.
+    One pass: the readings are sorted, so the first span that may cover a reading only moves
+    forward."""
+    inside: dict[float, int] = {}
+    outside: dict[float, int] = {}
+    first = 0
+    for (t, value), (following, _) in itertools.pairwise(sorted(samples)):
+        if following - t > max_gap_ms:
+            continue
+        lo, hi = max(t, start_ms), min(following, end_ms)
+        if hi <= lo:
+            continue
+        while first < len(spans) and spans[first][1] <= lo:
+            first += 1
+        within = 0
+        for i in range(first, len(spans)):
+            a, b = spans[i]
+            if a >= hi:
+                break
+            within += min(b, hi) - max(a, lo)
+        inside[value] = inside.get(value, 0) + within
+        outside[value] = outside.get(value, 0) + (hi - lo - within)
+    return StateSplit(inside=inside, outside=outside)
+
+
+def hours_by_spans(rows: Sequence[tuple[int, float, float]], *,
+                   spans: Sequence[tuple[int, int]]) -> StateSplit:
+    """The same split from hourly rollups `(hour start ms, state, seconds)`: an hour wholly
+    inside or outside the spans goes there; an hour a boundary cuts is counted in
+    `straddling` and nowhere else."""
+    inside: dict[float, int] = {}
+    outside: dict[float, int] = {}
+    straddling: set[int] = set()
+    for hour, state, seconds in rows:
+        within = _overlap(spans, hour, hour + 3_600_000)
+        ms = round(seconds * 1000)
+        if within == 3_600_000:
+            inside[state] = inside.get(state, 0) + ms
+        elif within == 0:
+            outside[state] = outside.get(state, 0) + ms
+        elif ms:
+            straddling.add(hour)
+    return StateSplit(inside=inside, outside=outside, straddling=len(straddling))

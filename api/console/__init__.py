@@ -10,7 +10,9 @@ from api.console import (
     alerts,
     auth,
     base_year,
+    calendar,
     contracts,
+    fleet,
     indicators,
     language,
     missing,
@@ -27,9 +29,11 @@ router.include_router(missing.router)
 # Before records: its `/registres/{site}/{equipment}/{kind}` would take the contracts' paths.
 router.include_router(contracts.router)
 router.include_router(base_year.router)
+router.include_router(calendar.router)
 router.include_router(records.router)
 router.include_router(overview.router)
 router.include_router(indicators.router)
 router.include_router(alerts.router)
+router.include_router(fleet.router)
 
 __all__ = ["router"]

@@ -59,7 +59,11 @@ FIGURES: dict[EquipmentKind, tuple[Figure, ...]] = {
         Figure("kwh_per_t_dry_matter", "kWh/t", 0, empty="no_dryer_batch"),
         Figure("co2e_kg_per_t_water", "kg CO₂e/t", 2, empty="no_dryer_batch"),
         Figure("co2e_kg_per_t_dry_matter", "kg CO₂e/t", 2, empty="no_dryer_batch"),
-        Figure("ratio_to_latent_heat_floor", "×", 2, empty="no_dryer_batch"),
+        Figure("metered_energy_per_latent_heat", "×", 2, empty="no_dryer_batch"),
+        Figure("air_side.heat_taken_up_kwh", "kWh", 0, empty="no_air_side"),
+        Figure("air_side.ambient_heat_kwh", "kWh", 0, empty="no_air_side"),
+        Figure("air_side.ambient_share", "%", 0, scale=100, empty="no_air_side"),
+        Figure("air_side.water_taken_up_kg", "kg", 0, empty="no_air_side"),
         Figure("water_evaporated_kg", "kg", 0, empty="no_dryer_batch"),
         Figure("dry_matter_kg", "kg", 0, empty="no_dryer_batch"),
         Figure("total_energy_kwh", "kWh", 1),
@@ -80,7 +84,7 @@ FIGURES: dict[EquipmentKind, tuple[Figure, ...]] = {
         Figure("material_co2e_kg_per_unit", "kg CO₂e/u", 4, empty="no_material_lot"),
         Figure("units_packed", "u", 0, empty="no_units"),
         Figure("units_rejected", "u", 0, empty="no_units"),
-        Figure("availability", "%", 1, scale=100, empty="no_line_state"),
+        Figure("oee_availability", "%", 1, scale=100, empty="no_planned_time"),
         Figure("quality", "%", 1, scale=100, empty="no_units"),
         Figure("performance", "%", 1, scale=100, empty="no_nominal_rate"),
         Figure("oee", "%", 1, scale=100, empty="no_nominal_rate"),
@@ -110,7 +114,9 @@ def shown_figures(out: IndicatorsOut, kind: EquipmentKind) -> list[Shown]:
         return []
     shown: list[Shown] = []
     for figure in FIGURES.get(kind, ()):
-        raw = getattr(block, figure.key)
+        raw = block
+        for part in figure.key.split("."):  # `air_side.…`: a figure of a nested block
+            raw = None if raw is None else getattr(raw, part)
         shown.append(Shown(figure=figure,
                            value=None if raw is None else float(raw) * figure.scale))
     return shown

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticCustomError
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, column, func, or_, select, table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -86,6 +86,25 @@ class RecordInvalid(RecordError):
 
 class RecordDuplicate(RecordError):
     """Another record already holds a unique value (a campaign's or a baseline's name)."""
+
+
+class RecordInUse(RecordError):
+    """A published report rests on the record: it may be voided (the report's verification
+    then names the void), never purged."""
+
+    def __init__(self, kind: RecordKind, record_id: int, publications: list[str]) -> None:
+        names = ", ".join(publications)
+        super().__init__(
+            f"impossible de supprimer définitivement {kind.name} {record_id} : le(s) rapport(s) "
+            f"publié(s) {names} s'appuie(nt) dessus ; annulez-le plutôt / cannot purge "
+            f"{kind.name} {record_id}: published report(s) {names} rest on it; void it instead")
+        self.publications = publications
+
+
+# The records published reports rest on (api.reports.publications owns the table; named here
+# without importing it, the reports package importing the records one).
+_PUBLISHED = table("publication_records", column("publication_id"), column("kind"),
+                   column("record_id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,10 +417,15 @@ def void(db: Session, kind: RecordKind | str, record_id: int, *,
 
 def purge(db: Session, kind: RecordKind | str, record_id: int, *,
           equipment: Owner, actor: str, via: Via, reason: str) -> None:
-    """Delete a record for good — admins only, which the caller checks. The deletion is
-    audited with the record's last content, and its earlier audit entries stay."""
+    """Delete a record for good — admins only, which the caller checks — unless a published
+    report rests on it (`RecordInUse`). The deletion is audited with the record's last
+    content, and its earlier audit entries stay."""
     k = _kind(kind)
     row = _get(db, k, record_id, equipment)
+    published = sorted(db.scalars(select(_PUBLISHED.c.publication_id).where(
+        _PUBLISHED.c.kind == k.name, _PUBLISHED.c.record_id == record_id)).all())
+    if published:
+        raise RecordInUse(k, record_id, published)
     before = snapshot(k, row)
     _audit(db, k, row, action="purge", actor=actor, via=via, before=before, after=None,
            reason=reason.strip())

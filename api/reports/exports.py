@@ -120,10 +120,27 @@ def rows_of(out: IndicatorsOut) -> list[dict[str, Any]]:
         if figures is None:
             continue
         for field, value in figures.model_dump().items():
+            if field == "planned_time" and isinstance(value, dict):
+                # OEE availability's time model: hours, and the calendar it rests on
+                calendar = f"shift calendar: {value['calendar']} v{value['calendar_version']}"
+                rows += [{**base, "indicator": f"{kind}.planned_time.{name}", "value": hours,
+                          "unit": "h", "method": calendar}
+                         for name, hours in value.items() if name.endswith("_h")]
+                continue
+            if field == "air_side" and isinstance(value, dict):
+                # the dryer's air-side balance (docs/indicators.md)
+                rows += [{**base, "indicator": f"{kind}.air_side.{name}", "value": figure,
+                          "unit": "Pa" if name == "pressure_pa" else _unit(name),
+                          "method": "psychrometrics (ASHRAE 2017 ch. 1, psychrolib)"}
+                         for name, figure in value.items()
+                         if isinstance(figure, int | float) and not isinstance(figure, bool)]
+                continue
             if isinstance(value, bool) or not isinstance(value, int | float | None):
                 continue
             rows.append({**base, "indicator": f"{kind}.{field}", "value": value,
-                         "unit": _unit(field)})
+                         "unit": _unit(field),
+                         "note": figures.oee_availability_reason
+                         if field == "oee_availability" and kind == "packaging" else None})
     return [{column: row.get(column) for column in COLUMNS} for row in rows]
 
 

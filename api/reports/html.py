@@ -10,7 +10,10 @@ from zoneinfo import ZoneInfo
 from api.accounting.base_year import BaseYearOut
 from api.reports.charts import Series, bar_chart, column_chart
 from api.reports.content import MachineReport, Report, inventory_totals
+from api.reports.dryer_heat import dryer_heat_section
 from api.reports.language import Lang, number, say
+from api.reports.oee import oee_section
+from api.schemas import CounterDropOut
 
 # Decimals shown: the JSON carries full floats, the report rounds them once, here.
 KWH_DIGITS = 2
@@ -37,6 +40,9 @@ h4 { font-size: 14px; margin: 10px 0 2px; } .meta { color: #555; }
 .note { color: #555; font-size: 12px; }
 svg.chart { display: block; margin: 8px 0 16px; max-width: 100%; height: auto; }
 section.machine { page-break-inside: avoid; }
+/* A published report's id: fixed, so Chromium prints it at the foot of every page. */
+footer.publication { position: fixed; bottom: 0; left: 0; right: 0; font-size: 10px;
+                     color: #444; text-align: center; background: #fff; }
 """
 
 
@@ -329,7 +335,8 @@ def _method(report: Report, lang: Lang) -> str:
 
 def _coverage(report: Report, lang: Lang) -> str:
     head = "".join(f"<th>{say(k, lang)}</th>" for k in (
-        "machine", "energy_source", "kwh", "how", "readings", "resets", "covered", "evidence"))
+        "machine", "energy_source", "kwh", "how", "readings", "resets", "rollovers", "covered",
+        "evidence"))
     rows, notes = [], []
     for m in report.machines:
         energy, eq = m.indicators.energy, m.equipment.id
@@ -339,10 +346,12 @@ def _coverage(report: Report, lang: Lang) -> str:
                 + _cell(f"{eq}.energy.sources[{s.source}].energy_kwh", s.energy_kwh,
                         KWH_DIGITS, lang)
                 + f"<td>{say(s.method, lang)}</td><td class=\"n\">{s.readings}</td>"
-                f'<td class="n">{s.resets}</td>'
+                f'<td class="n">{s.resets}</td><td class="n">{s.rollovers}</td>'
                 + _cell(f"{eq}.energy.sources[{s.source}].coverage_pct", 100 * s.coverage, 1,
                         lang)
                 + f"<td>{say(energy.evidence, lang)}</td></tr>")
+            notes += [f"{escape(_machine_name(m, lang))} — {_drop(d, report, lang)}"
+                      for d in s.drops]
         if energy.missing:
             notes.append(f"{escape(_machine_name(m, lang))} — {say('missing', lang)} : "
                          f"{escape(', '.join(energy.missing))}")
@@ -354,8 +363,19 @@ def _coverage(report: Report, lang: Lang) -> str:
                if notes else ""))
 
 
-def render_html(report: Report, *, lang: Lang = "fr") -> str:
-    """The whole report as one HTML document."""
+def _drop(drop: CounterDropOut, report: Report, lang: Lang) -> str:
+    """A counter's roll-over or reset, named in the coverage notes (docs/indicators.md)."""
+    return escape(say(f"drop_{drop.kind}", lang).format(
+        sensor=drop.sensor,
+        at=drop.at.astimezone(ZoneInfo(report.timezone)).strftime("%Y-%m-%d %H:%M:%S"),
+        before=number(drop.from_value, digits=2, lang=lang),
+        after=number(drop.to, digits=2, lang=lang),
+        increment=number(drop.increment, digits=2, lang=lang)))
+
+
+def render_html(report: Report, *, lang: Lang = "fr", footer: str | None = None) -> str:
+    """The whole report as one HTML document; `footer` (a published report's id, plain
+    text) is printed at the foot of every page."""
     zone = ZoneInfo(report.timezone)
     start = report.period.start.astimezone(zone).strftime("%Y-%m-%d %H:%M")
     end = report.period.end.astimezone(zone).strftime("%Y-%m-%d %H:%M")
@@ -369,5 +389,10 @@ def render_html(report: Report, *, lang: Lang = "fr") -> str:
             f"({start} → {end}, {escape(report.timezone)}) · {say('generated', lang)} "
             f"{generated}</p>"
             + _summary(report, lang) + _inventory(report, lang) + _base_year(report, lang)
-            + _avoided(report, lang) + _charts(report, lang) + _method(report, lang)
-            + _coverage(report, lang) + "</body></html>")
+            + _avoided(report, lang)
+            + oee_section(report, lang, f"{{name}} ({say('packaging', lang)})")
+            + dryer_heat_section(report, lang, f"{{name}} ({say('dryer', lang)})")
+            + _charts(report, lang) + _method(report, lang)
+            + _coverage(report, lang)
+            + (f'<footer class="publication">{escape(footer)}</footer>' if footer else "")
+            + "</body></html>")

@@ -49,16 +49,18 @@ TEXT: dict[str, dict[Lang, str]] = {
     "batch": {"fr": "lot", "en": "batch"},
     "method": {"fr": "Méthode et sources des facteurs", "en": "Method and factor sources"},
     "method_text": {
-        "fr": "Énergie : différence des compteurs cumulés (remises à zéro traitées), sinon "
-              "intégrale de la puissance ; au-delà de 31 jours, agrégats horaires. GES = "
+        "fr": "Énergie : différence des compteurs cumulés (tours de compteur des registres "
+              "entiers et remises à zéro traités), sinon intégrale de la puissance ; "
+              "au-delà de 31 jours, agrégats horaires. GES = "
               "activité × facteur d'émission, chaque facteur séparé en combustion (ou "
               "production) et amont ; scope 1 : combustion sur site et fuites de fluide "
               "frigorigène (PRG à 100 ans, rapport {gwp} du GIEC) ; scope 2 en double "
               "méthode, « location-based » (mix moyen) et « market-based » (contrat du "
               "fournisseur, sinon mix résiduel) ; scope 3 : amont des énergies et matériaux "
               "achetés. Les lots comptent dans la période où ils se terminent.",
-        "en": "Energy: difference of cumulative counters (resets handled), otherwise the "
-              "integral of power; beyond 31 days, hourly rollups. GHG = activity × emission "
+        "en": "Energy: difference of cumulative counters (roll-overs of integer registers "
+              "and resets handled), otherwise the integral of power; beyond 31 days, "
+              "hourly rollups. GHG = activity × emission "
               "factor, each factor split into its combustion (or generation) and upstream "
               "parts; scope 1: combustion on site and refrigerant leaks (GWP-100, IPCC {gwp}); "
               "scope 2 reported twice, location-based (average mix) and market-based "
@@ -75,6 +77,15 @@ TEXT: dict[str, dict[Lang, str]] = {
     "how": {"fr": "Méthode", "en": "Method"},
     "readings": {"fr": "Relevés", "en": "Readings"},
     "resets": {"fr": "Remises à zéro", "en": "Resets"},
+    "rollovers": {"fr": "Tours de compteur", "en": "Roll-overs"},
+    "drop_rollover": {"fr": "{sensor} : tour de compteur le {at} ({before} → {after} ; "
+                            "{increment} comptés)",
+                      "en": "{sensor}: counter rolled over at {at} ({before} → {after}; "
+                            "{increment} counted)"},
+    "drop_reset": {"fr": "{sensor} : remise à zéro le {at} ({before} → {after} ; compté "
+                         "depuis zéro : {increment})",
+                   "en": "{sensor}: counter reset at {at} ({before} → {after}; counted from "
+                         "zero: {increment})"},
     "covered": {"fr": "Couverture (%)", "en": "Coverage (%)"},
     "evidence": {"fr": "Données", "en": "Evidence"},
     "missing": {"fr": "Capteurs sans relevé exploitable", "en": "Sensors with no usable reading"},

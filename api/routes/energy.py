@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from api.accounting.energy import counter_delta
+from api.accounting.energy import counter_delta, counter_wrap, named_drops
 from api.deps import Equipment, Settings, Store
 from api.periods import PeriodError, explicit_period
 from api.schemas import EnergyOut, SensorEnergy
@@ -28,7 +28,8 @@ def energy(
     start: Annotated[datetime, Query(description="period start, inclusive, with a time zone")],
     end: Annotated[datetime, Query(description="period end, exclusive, with a time zone")],
 ) -> EnergyOut:
-    """Energy per counter role over `[start, end)`: counter difference, resets handled."""
+    """Energy per counter role over `[start, end)`: counter difference, roll-overs and resets
+    handled and named."""
     try:
         explicit_period(start=start, end=end)
     except PeriodError as exc:
@@ -43,17 +44,21 @@ def energy(
     for sensor in equipment.sensors:
         if sensor.role.name not in ENERGY_ROLES:
             continue
-        samples, unit = store.counter_samples(site=equipment.site, sensor=sensor.id,
-                                              start=start, end=end, around=around)
+        found = store.counter_series(site=equipment.site, sensor=sensor.id, start=start,
+                                     end=end, around=around)
+        samples, unit = found.samples, found.unit
         result = counter_delta(samples, start_ms=int(start.timestamp() * 1000),
-                               end_ms=int(end.timestamp() * 1000))
+                               end_ms=int(end.timestamp() * 1000),
+                               wrap=counter_wrap(sensor, found.data_type))
         if result is None:
             missing.append(sensor.id)
             continue
         kwh = convert(result.delta, from_unit=unit or sensor.unit, to_unit="kWh")
         sensors.append(SensorEnergy(
             sensor=sensor.id, role=sensor.role.name, energy_kwh=kwh, readings=result.readings,
-            resets=result.resets, boundaries_interpolated=result.start_exact and result.end_exact,
+            resets=result.resets, rollovers=result.rollovers,
+            drops=named_drops(sensor.id, result.drops),
+            boundaries_interpolated=result.start_exact and result.end_exact,
             largest_gap_s=result.largest_gap_ms / 1000))
         by_role[sensor.role.name] = by_role.get(sensor.role.name, 0.0) + kwh
     consumption_role = next((r for r in _CONSUMPTION_ROLES if equipment.with_role(r)), None)

@@ -31,6 +31,7 @@ from api.records.service import (
     Catalog,
     RecordDuplicate,
     RecordError,
+    RecordInUse,
     RecordInvalid,
     RecordNotFound,
     VersionConflict,
@@ -79,7 +80,7 @@ def _http(exc: RecordError) -> HTTPException:
         for error in errors:
             error["loc"] = ("body", *error["loc"])
         return HTTPException(422, jsonable_encoder(errors))
-    if isinstance(exc, RecordDuplicate):
+    if isinstance(exc, RecordDuplicate | RecordInUse):
         return HTTPException(409, str(exc))
     return HTTPException(400, str(exc))
 

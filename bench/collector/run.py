@@ -1,6 +1,8 @@
 """Collector throughput against InfluxDB's own write rate, measured side by side in one run.
 
     .venv/bin/python bench/collector/run.py [--points 1000000] [--readings 1000,20] [--rounds 5]
+                                            [--admission]
+    .venv/bin/python bench/collector/run.py --ack-cost --readings 20 [--points 400000]
 
 Starts a private influxd and mosquitto (dynamo.devservices) and, for each message size (readings
 per message: 1000, the largest the schema allows; 20, one typical device poll), rounds of:
@@ -33,7 +35,7 @@ from pathlib import Path
 import httpx
 
 from collector.points import telemetry_lines
-from dynamo.devservices import InfluxdProcess, MosquittoProcess, free_port
+from dynamo.devservices import InfluxdProcess, MosquittoProcess, free_port, generated_acl
 from telemetry.influx.client import InfluxClient
 from telemetry.payload import Reading, Telemetry, encode
 from telemetry.topics import telemetry_topic
@@ -158,7 +160,8 @@ def _poll_delay(written: float, points: int, elapsed_s: float) -> float:
 def end_to_end_rate(influxd: InfluxdProcess, mosquitto: MosquittoProcess,
                     batch: list[Telemetry], workdir: Path, *, database: str,
                     batch_points: int, writers: int, receive_maximum: int,
-                    use_gzip: bool) -> tuple[float, int, int, dict[str, float]]:
+                    use_gzip: bool, site_configs: Path | None = None, acks: bool = True,
+                    ) -> tuple[float, int, int, dict[str, float]]:
     """Points/s from first publish to last confirmed write, points stored, the collector's peak
     RSS (KiB), and the CPU time (s) meanwhile of each process: the collector, influxd, mosquitto
     and this one's publishing gateways (all share the machine's cores)."""
@@ -169,12 +172,14 @@ def end_to_end_rate(influxd: InfluxdProcess, mosquitto: MosquittoProcess,
            "DYNAMO_MQTT_PASSWORD": mosquitto.users["collector"],
            "DYNAMO_INFLUX_URL": influxd.url, "DYNAMO_INFLUX_DB": database,
            "DYNAMO_INFLUX_GZIP": "true" if use_gzip else "false"}
+    if site_configs is not None:  # --admission: every message judged by the configurations
+        env["DYNAMO_SITE_CONFIGS"] = str(site_configs)
     with (workdir / "collector.log").open("ab") as log:
         collector = subprocess.Popen(
             [sys.executable, "-m", "dynamo", "collector", "run", "--client-id", database,
              "--dead-letters", str(workdir / "dead.sqlite"), "--metrics-port", str(port),
              "--batch-points", str(batch_points), "--writers", str(writers),
-             "--receive-maximum", str(receive_maximum)],
+             "--receive-maximum", str(receive_maximum), "--acks" if acks else "--no-acks"],
             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
     try:
         deadline = time.monotonic() + 60
@@ -254,6 +259,12 @@ def main() -> None:
                              "batches' worth, as much memory for every message size)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--no-gzip", action="store_true", help="uncompressed writes (both runs)")
+    parser.add_argument("--ack-cost", action="store_true",
+                        help="end to end with the collector's end-to-end acknowledgements and "
+                             "without (--no-acks), alternately, instead of raw vs end to end")
+    parser.add_argument("--admission", action="store_true",
+                        help="the collector checks every message against site configurations "
+                             "declaring the benchmark's gateways and sensors (--site-configs)")
     args = parser.parse_args()
     sizes = [int(size) for size in args.readings.split(",")]
     print(f"{args.points} points a run; batches of {args.batch_points}, {args.writers} writer(s), "
@@ -263,8 +274,10 @@ def main() -> None:
         workdir = Path(tmp)
         users = {user: secrets.token_urlsafe(12) for user in ("collector", *GATEWAYS)}
         influxd = InfluxdProcess(workdir=workdir / "influxd")
-        mosquitto = MosquittoProcess(workdir=workdir / "mosquitto", users=users,
-                                     acl_file=REPO / "firmware-config" / "broker" / "acl")
+        # The benchmark's gateways publish under the site "bench": development-only ACL lines.
+        acl = generated_acl(workdir / "mosquitto", sites=REPO / "firmware-config" / "sites",
+                            development_gateways=GATEWAYS)
+        mosquitto = MosquittoProcess(workdir=workdir / "mosquitto", users=users, acl_file=acl)
         influxd.start()
         mosquitto.start()
         try:
@@ -275,6 +288,10 @@ def main() -> None:
             influxd.stop()
     print()
     for size, raw, e2e, ratio, lost in summary:
+        if args.ack_cost:
+            print(f"{size:>5} readings/message: end to end without acks {raw:>9,.0f} points/s, "
+                  f"with {e2e:>9,.0f} points/s (medians), ratio {ratio:.3f}, lost {lost}")
+            continue
         print(f"{size:>5} readings/message: raw influxd write {raw:>9,.0f} points/s, end to end "
               f"{e2e:>9,.0f} points/s (medians), ratio {ratio:.2f}, lost {lost}")
 
@@ -289,6 +306,9 @@ def _measure(influxd: InfluxdProcess, mosquitto: MosquittoProcess, workdir: Path
         or min(65535, max(16, 10 * args.batch_points // readings))
     print(f"\n{points} points in {count} messages of {readings} readings "
           f"(collector's Receive Maximum {receive_maximum})")
+    if args.ack_cost:
+        return _ack_cost(influxd, mosquitto, workdir, args, batch=batch, readings=readings,
+                         receive_maximum=receive_maximum)
     rows = []
     # Alternate the two, round after round: a machine's load drifts, both see it alike.
     for i in range(args.rounds):
@@ -299,7 +319,8 @@ def _measure(influxd: InfluxdProcess, mosquitto: MosquittoProcess, workdir: Path
         e2e, e2e_stored, rss_kib, cpu_s = end_to_end_rate(
             influxd, mosquitto, batch, workdir, database=f"e2e{name}",
             batch_points=args.batch_points, writers=args.writers,
-            receive_maximum=receive_maximum, use_gzip=not args.no_gzip)
+            receive_maximum=receive_maximum, use_gzip=not args.no_gzip,
+            site_configs=_site_configs(workdir, readings) if args.admission else None)
         rows.append((raw, e2e, points - e2e_stored))
         cpu = ", ".join(f"{who} {seconds * 1e6 / points:.2f}" for who, seconds in cpu_s.items())
         print(f"round {i + 1}: raw influxd write {raw:>9,.0f} points/s (stored {raw_stored}, "
@@ -311,6 +332,54 @@ def _measure(influxd: InfluxdProcess, mosquitto: MosquittoProcess, workdir: Path
     e2e_median = statistics.median(row[1] for row in rows)
     ratio = statistics.median(e2e / raw for raw, e2e, _lost in rows)
     return readings, raw_median, e2e_median, ratio, sum(row[2] for row in rows)
+
+
+def _ack_cost(influxd: InfluxdProcess, mosquitto: MosquittoProcess, workdir: Path,
+              args: argparse.Namespace, *, batch: list[Telemetry], readings: int,
+              receive_maximum: int) -> tuple[int, float, float, float, int]:
+    """Rounds of end to end with and without the end-to-end acknowledgements (collector/acks.py),
+    the order swapped every round: (size, without, with, with/without, lost)."""
+    points = len(batch) * readings
+    rows = []
+    for i in range(args.rounds):
+        rates: dict[bool, float] = {}
+        lost = 0
+        for acks in ((True, False) if i % 2 == 0 else (False, True)):
+            rate, stored, _rss, cpu_s = end_to_end_rate(
+                influxd, mosquitto, batch, workdir, database=f"ack{int(acks)}r{readings}x{i}",
+                batch_points=args.batch_points, writers=args.writers,
+                receive_maximum=receive_maximum, use_gzip=not args.no_gzip, acks=acks)
+            rates[acks] = rate
+            lost += points - stored
+            print(f"round {i + 1}, acks {'on ' if acks else 'off'}: {rate:>9,.0f} points/s "
+                  f"(stored {stored}, collector CPU "
+                  f"{cpu_s['collector'] * 1e6 / points:.2f} µs/point)")
+        rows.append((rates[False], rates[True], lost))
+        print(f"round {i + 1}: with acks / without = {rates[True] / rates[False]:.3f}")
+    without = statistics.median(row[0] for row in rows)
+    with_acks = statistics.median(row[1] for row in rows)
+    ratio = statistics.median(row[1] / row[0] for row in rows)
+    print(f"end-to-end acknowledgement: {with_acks:,.0f} points/s with, {without:,.0f} without "
+          f"(medians), ratio {ratio:.3f}: costs {100 * (1 - ratio):.1f} % of the rate")
+    return readings, without, with_acks, ratio, sum(row[2] for row in rows)
+
+
+def _site_configs(workdir: Path, readings: int) -> Path:
+    """Configurations declaring what `messages` sends: site bench, each gateway with equipment
+    dryer, device meter and sensors dryer.s0… in W (all on one point of an SDM630)."""
+    folder = workdir / f"sites-{readings}"
+    (folder / "bench").mkdir(parents=True, exist_ok=True)
+    sensors = "".join(f"      - {{id: dryer.s{k}, point: total_power_w, role: grid_power}}\n"
+                      for k in range(readings))
+    for gateway in GATEWAYS:
+        (folder / "bench" / f"{gateway}.yaml").write_text(
+            f"template_dirs: [{REPO / 'firmware-config' / 'templates'}]\n"
+            f"site: bench\ngateway: {gateway}\nbroker: {{username: {gateway}}}\n"
+            "equipment:\n  - {id: dryer, kind: dryer}\ndevices:\n  - id: meter\n"
+            "    template: eastron-sdm630\n    equipment: dryer\n"
+            "    connection: {type: tcp, host: 127.0.0.1, port: 1502}\n"
+            f"    sensors:\n{sensors}")
+    return folder
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dynamo.devservices import MosquittoProcess
+from dynamo.devservices import MosquittoProcess, generated_acl
 from gateway.forwarder import Forwarder
 from gateway.plan import ReadRequest
 from gateway.poller import DevicePoller
@@ -215,8 +215,9 @@ async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         users = {"bench-gw": secrets.token_urlsafe(12)}
-        broker_process = MosquittoProcess(workdir=workdir / "broker", users=users,
-                                          acl_file=REPO / "firmware-config" / "broker" / "acl")
+        acl = generated_acl(workdir / "broker", sites=REPO / "firmware-config" / "sites",
+                            development_gateways=("bench-gw",))
+        broker_process = MosquittoProcess(workdir=workdir / "broker", users=users, acl_file=acl)
         broker_process.start()
         sims = run_in_thread(machines=MACHINES, speed=60.0, seed=3)
         try:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from dynamo.commands.logs import service_logging
 from dynamo.commands.signals import wait_for_signal
 
 DEFAULT_DB = Path("var/alerting/alerts.sqlite")
@@ -51,19 +52,26 @@ def alerts_check(file: Path) -> None:
 @click.option("--session-expiry-s", type=click.IntRange(min=0), default=3600, show_default=True,
               help="Keep the broker session this long across a reconnection (0: none), so "
                    "that no edge alert handed over meanwhile is lost.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=9733, show_default=True,
+              envvar="DYNAMO_ALERTING_METRICS_PORT",
+              help="Serve Prometheus /metrics on this port (0: not at all).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True)
 def alerts_run(rules_file: Path, db: Path, smsd_config: Path | None, client_id: str,
                grafana_port: int | None, grafana_token: str | None, annotations: bool,
-               session_expiry_s: int) -> None:
+               session_expiry_s: int, metrics_port: int, metrics_host: str) -> None:
     """Evaluate the rules on the broker's stream until stopped (settings: DYNAMO_* env)."""
+    service_logging("alerting")
     from alerting.annotations import InfluxAnnotations
     from alerting.channels import build_notifier
     from alerting.engine import AlertEvent, Engine
     from alerting.gammu import GammuInbox, GammuNotifier
     from alerting.grafana import GrafanaReceiver
+    from alerting.metrics import registry_for
     from alerting.rules import load_alert_config
     from alerting.service import AlertService
     from alerting.store import AlertStore
     from telemetry.errors import ConfigError
+    from telemetry.metrics import serve_registry
     from telemetry.settings import ServiceSettings
 
     settings = ServiceSettings()
@@ -90,6 +98,9 @@ def alerts_run(rules_file: Path, db: Path, smsd_config: Path | None, client_id: 
     sinks.append(service.publish_event)
     receiver = GrafanaReceiver(engine=engine, port=grafana_port, token=grafana_token) \
         if grafana_port is not None else None
+    stop_metrics = serve_registry(registry_for(service, broker=settings.broker()),
+                                  port=metrics_port, host=metrics_host,
+                                  service="alerting") if metrics_port else None
     service.start()
     if receiver is not None:
         receiver.start()
@@ -98,6 +109,8 @@ def alerts_run(rules_file: Path, db: Path, smsd_config: Path | None, client_id: 
     if receiver is not None:
         receiver.stop()
     service.stop()
+    if stop_metrics is not None:
+        stop_metrics()
 
 
 @alerts.command("edge")
@@ -115,6 +128,7 @@ def alerts_edge(rules_file: Path, gateway_config: Path, db: Path, smsd_config: P
                 tick_s: float) -> None:
     """Edge alerting on a gateway: its equipment's rules, SMS through its modem while its
     uplink is down, handed over to the central engine when it returns."""
+    service_logging("alerting-edge")
     from alerting.edge import EdgeAlerting
     from alerting.gammu import GammuInbox, GammuNotifier
     from alerting.notifier import FallbackNotifier

@@ -21,12 +21,15 @@ def api() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 def api_run(host: str, port: int) -> None:
-    """Serve the api (settings: DYNAMO_* env)."""
+    """Serve the api (settings: DYNAMO_* env); Prometheus metrics at its own /metrics."""
     import uvicorn
 
     from api.app import create_app
+    from dynamo.commands.logs import service_logging
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    service_logging("api")
+    # log_config=None: uvicorn's loggers (access lines too) go through ours, as JSON lines.
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", log_config=None)
 
 
 @api.group("token")

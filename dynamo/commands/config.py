@@ -19,14 +19,14 @@ def config() -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 def config_check(files: tuple[Path, ...]) -> None:
     """Check gateway configurations against their templates; list every error with its place."""
-    from gateway.plan import plan_reads
+    from gateway.plan import plan_reads, with_scale_factors
     from telemetry.loader import load_gateway_config
     from telemetry.template import RegisterPoint
 
     failed = False
     for file in files:
         try:
-            cfg = load_gateway_config(file)
+            cfg = load_gateway_config(file, check_expiry=True)
         except ConfigError as exc:
             failed = True
             click.echo(f"{file}: {len(exc.issues)} error(s)", err=True)
@@ -41,7 +41,8 @@ def config_check(files: tuple[Path, ...]) -> None:
             points = [cfg.point_of(device, s) for s in device.sensors]
             registers = [p for p in points if isinstance(p, RegisterPoint)]
             if registers:
-                plan = plan_reads({p.key: p for p in registers}.values(),
+                plan = plan_reads(with_scale_factors({p.key: p for p in registers}.values(),
+                                                     template),
                                   max_gap=device.max_gap, max_count=device.max_registers)
                 click.echo(f"  {device.id} ({template.model}): {len(registers)} point(s) in "
                            f"{len(plan)} request(s) every {device.poll_interval_s:g} s")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections import Counter
 from pathlib import Path
 
 import click
 
+from dynamo.commands.logs import service_logging
 from telemetry.errors import ConfigError
 
 
@@ -19,29 +21,79 @@ def gateway() -> None:
 @gateway.command("run")
 @click.option("--config", "config_file", required=True, type=click.Path(path_type=Path),
               help="Gateway configuration (YAML).")
-def gateway_run(config_file: Path) -> None:
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=9731, show_default=True,
+              envvar="DYNAMO_GATEWAY_METRICS_PORT",
+              help="Serve Prometheus /metrics on this port (0: not at all).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True)
+@click.option("--releases", "releases", type=click.Path(path_type=Path, file_okay=False),
+              envvar="DYNAMO_RELEASES", default=None,
+              help="Releases folder: take signed upgrades from the centre (needs `fleet`; "
+                   "docs/fleet.md). Unset: no remote upgrade.")
+@click.option("--upgrade-timeout", "upgrade_timeout_s", type=click.FloatRange(5, 86400),
+              envvar="DYNAMO_UPGRADE_TIMEOUT_S", default=300.0, show_default=True,
+              help="Seconds a new release has to report healthy before the guard rolls back.")
+def gateway_run(config_file: Path, metrics_port: int, metrics_host: str,
+                releases: Path | None, upgrade_timeout_s: float) -> None:
     """Poll the configured devices and publish their readings until stopped."""
     from gateway.agent import Gateway
     from gateway.spool import SpoolError
     from telemetry.loader import load_gateway_config
+    from telemetry.logs import bind_process_keys
+    from telemetry.metrics import serve_registry
 
+    service_logging("gateway")
     try:
         cfg = load_gateway_config(config_file)
     except ConfigError as exc:
         raise click.ClickException(f"configuration refused:\n{exc}") from None
+    bind_process_keys(site=cfg.site, gateway=cfg.gateway)
+    remote = None
+    if cfg.fleet is not None:  # configurations pushed from the centre (docs/fleet.md)
+        from gateway.remote import RemoteConfig
+
+        remote = RemoteConfig(base_file=config_file, base=cfg)
+        cfg = remote.initial()
+    restart: list[bool] = []  # the upgrader switched to a new release: exit to be restarted
 
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await Gateway(config=cfg).run(stop=stop)
+        agent = Gateway(config=cfg)
+        if remote is not None:
+            remote.attach(agent)
+        tasks = [agent.run(stop=stop)] + ([remote.run(agent, stop)] if remote else [])
+        if releases is not None and remote is not None:
+            from gateway.upgrade import UpgradeOptions, Upgrader
+
+            def restart_now() -> None:
+                restart.append(True)
+                stop.set()
+
+            upgrader = Upgrader(config=cfg, public_key=remote.public_key_path,
+                                options=UpgradeOptions(releases, timeout_s=upgrade_timeout_s),
+                                restart=restart_now)
+            upgrader.attach(agent)
+            tasks.append(upgrader.run(agent, stop))
+        stop_metrics = serve_registry(agent.metrics.registry, port=metrics_port,
+                                      host=metrics_host, service="gateway") \
+            if metrics_port else None
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            if stop_metrics is not None:
+                stop_metrics()
 
     try:
         asyncio.run(run())
     except SpoolError as exc:
         raise click.ClickException(f"{exc}\n(spool_dir in {config_file}; the gateway needs "
                                    "to write there)") from None
+    if restart:  # a new release is `current`: systemd starts it (Restart=always)
+        from gateway.upgrade import RESTART_EXIT_CODE
+
+        raise SystemExit(RESTART_EXIT_CODE)
 
 
 @gateway.command("bundle")
@@ -61,14 +113,35 @@ def gateway_bundle(platform: str, out: Path, python_version: str) -> None:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{bundle.directory}: {len(bundle.wheels)} wheel(s) for {bundle.platform}, "
                f"Python {bundle.python}")
+    for deb in bundle.debs:  # armv7l: modules PyPI has no wheel of (docs/raspberry-pi.md)
+        click.echo(f"  with Debian's {deb} (install.sh takes its module into the venv)")
     click.echo(f"on the Pi: sudo {bundle.directory}/install.sh --config gateway.yaml")
+
+
+@gateway.command("releases-init")
+@click.option("--releases", "releases", required=True,
+              type=click.Path(path_type=Path, file_okay=False),
+              help="The releases folder (the unit's DYNAMO_RELEASES), e.g. /opt/dynamo/releases.")
+@click.option("--home", "home", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="The installed release: the folder holding its venv/, e.g. /opt/dynamo.")
+def gateway_releases_init(releases: Path, home: Path) -> None:
+    """Make the installed release current for remote upgrades and put the upgrade guard
+    beside it (install.sh runs this; docs/fleet.md, "Remote upgrade")."""
+    from gateway.upgrade import UpgradeError, init_releases
+
+    try:
+        init_releases(releases, home)
+    except (UpgradeError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{releases}/current -> {home}; guard in {releases}/upgrade-guard.py")
 
 
 @gateway.command("spool")
 @click.option("--config", "config_file", required=True, type=click.Path(path_type=Path),
               help="Gateway configuration (YAML).")
 def gateway_spool(config_file: Path) -> None:
-    """Show the spool: messages waiting, next sequence number, thinned and dropped counts."""
+    """Show the spool: messages waiting, next sequence number, thinned and dropped counts, and
+    the messages the broker refused, by reason."""
     from gateway.spool import Spool, SpoolError
     from telemetry.loader import load_gateway_config
 
@@ -83,7 +156,17 @@ def gateway_spool(config_file: Path) -> None:
     except SpoolError as exc:
         raise click.ClickException(str(exc)) from None
     counters = spool.counters
+    refused = Counter(spool.refused().values())
+    totals = spool.refused_totals()
     spool.close()
     click.echo(f"{path}: {counters.depth} message(s) waiting, next seq {counters.next_seq}, "
                f"{counters.thinned} thinned, {counters.dropped} dropped "
                f"(bound {cfg.spool.max_messages})")
+    click.echo(f"waiting for the collector's acknowledgement from seq {counters.floor} "
+               f"({cfg.spool.acknowledgement})")
+    # Refused: kept in the spool and tried again; an ACL that forbids the topic is the usual cause.
+    for reason, count in sorted(refused.items()):
+        click.echo(f"refused by the broker, kept: {count} message(s): {reason}")
+    if totals:
+        click.echo("refusals since installation: " + ", ".join(
+            f"{reason} × {count}" for reason, count in sorted(totals.items())))

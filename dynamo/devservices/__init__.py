@@ -5,9 +5,10 @@ the system-wide services.
 """
 
 from dynamo.devservices.influxd import InfluxdProcess
-from dynamo.devservices.mosquitto import MosquittoProcess
+from dynamo.devservices.mosquitto import BrokerTls, MosquittoProcess, generated_acl
 from dynamo.devservices.ports import free_port
 from dynamo.devservices.stop import stop_processes
 from dynamo.devservices.wait import wait_until
 
-__all__ = ["InfluxdProcess", "MosquittoProcess", "free_port", "stop_processes", "wait_until"]
+__all__ = ["BrokerTls", "InfluxdProcess", "MosquittoProcess", "free_port", "generated_acl",
+           "stop_processes", "wait_until"]

@@ -4,6 +4,12 @@
 # writes the password file, installs a private copy of the ACL, and hands the persistence
 # directory to the broker's user.
 #
+# The ACL and the gateway list (gateways.list) beside this script are GENERATED from the site
+# configurations by `dynamo broker acl firmware-config/sites --output firmware-config/broker/acl
+# --users firmware-config/broker/gateways.list` (this image has no Python to run it): each
+# gateway may use exactly dynamo/v1/{site}/{gateway}/#. An ACL with `pattern` lines (the old
+# hand-written `pattern write dynamo/v1/+/%u/#`, any site) is refused.
+#
 # Mosquitto 2.0 opens the password and ACL files after dropping root for its `mosquitto` user
 # (uid 1883 in the image) and warns, "Future versions will refuse to load this file", when
 # they are readable by others or owned by another user: both are therefore written here as
@@ -25,10 +31,11 @@ out=${MQTT_PASSWORD_FILE:-/mosquitto/auth/passwd}
 gateways_file=${MQTT_GATEWAYS_FILE:-/mosquitto/config/gateways.passwd}
 acl_source=${MQTT_ACL_SOURCE:-/mosquitto/config/acl}
 acl_out=${MQTT_ACL_FILE:-/mosquitto/auth/acl}
+gateway_list=${MQTT_GATEWAY_LIST:-/mosquitto/config/gateways.list}
 owner=${MQTT_FILE_OWNER:-1883:1883}
-# Service users; the ACL's gateway pattern would also give them a gateway prefix, so no
-# gateway may take these names.
-reserved="collector api alerting healthcheck"
+# Service users and pseudo-gateway levels (telemetry/acl.py, RESERVED): no gateway may take
+# these names.
+reserved="collector api alerting healthcheck ack"
 min_length=12
 
 fail() {
@@ -42,6 +49,12 @@ is_ident() {
         '' | [!a-z0-9]* | *[!a-z0-9_-]*) return 1 ;;
     esac
     [ "${#1}" -le 63 ]
+}
+
+# Whether the generated ACL has lines for this gateway (no list: nothing to check against).
+is_declared() {
+    [ -f "$gateway_list" ] || return 0
+    grep -qx "$1" "$gateway_list"
 }
 
 is_reserved() {
@@ -76,6 +89,9 @@ if [ -f "$gateways_file" ]; then
         is_ident "$user" || fail "$gateways_file:$lineno: '$user' is not a valid gateway id ([a-z0-9][a-z0-9_-]*)"
         is_reserved "$user" && fail "$gateways_file:$lineno: '$user' is reserved for a service"
         grep -q "^$user:" "$tmp" && fail "$gateways_file:$lineno: '$user' defined twice"
+        is_declared "$user" || echo "broker-init: warning: $gateways_file:$lineno: no site" \
+            "configuration declares gateway '$user' ($gateway_list): it can connect but the ACL" \
+            "grants it nothing; run \`dynamo broker acl\`" >&2
         printf '%s\n' "$line" >>"$tmp"
     done <"$gateways_file"
 fi
@@ -122,6 +138,10 @@ install_private "$tmp" "$out"
 echo "broker-init: $out written with users: $(cut -d: -f1 "$out" | tr '\n' ' ')"
 
 [ -f "$acl_source" ] || fail "no ACL at $acl_source"
+if grep -q '^[[:space:]]*pattern' "$acl_source"; then
+    fail "$acl_source has 'pattern' lines (a gateway could write under any site): generate it" \
+        "with \`dynamo broker acl\`"
+fi
 cp "$acl_source" "$tmp"
 install_private "$tmp" "$acl_out"
 trap - EXIT

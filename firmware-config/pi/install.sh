@@ -2,7 +2,8 @@
 # Install the DYNAMO edge gateway on Raspberry Pi OS Bookworm (arm64 or armhf), as root.
 #
 #   sudo ./install.sh --config gateway.yaml [--env gateway.env] [--bundle DIR] [--wheel FILE]
-#                     [--alerts alerts.yaml --smsd-config gammu-smsdrc]
+#                     [--alerts alerts.yaml --smsd-config gammu-smsdrc] [--certs DIR]
+#                     [--no-start]
 #
 # --bundle DIR  offline: install from a bundle built by `dynamo gateway bundle` (this script
 #               sits in it, so the default is the script's own directory when it holds wheels/)
@@ -12,11 +13,20 @@
 # --alerts FILE edge alerting: the rules this gateway runs while its uplink is down (checked
 #               first); needs --smsd-config, the gammu-smsd configuration of the Pi's modem,
 #               and Debian's mosquitto and gammu-smsd installed (the local broker, the modem)
+# --certs DIR   MQTT over TLS: the site CA and this gateway's certificate and key from
+#               `dynamo pki` (*.pem, *.key), installed in /etc/dynamo/certs (keys readable by
+#               the gateway's user only); the configuration names them relative to itself, e.g.
+#               tls: {ca: certs/ca.pem, cert: certs/dryer-gw.pem, key: certs/dryer-gw.key}.
+#               Renewal: run again with the new files (docs/pki.md)
+# --no-start    install and enable the units but start nothing (an SD-card image being
+#               prepared); implied when systemd is not running (a chroot, a container)
 #
 # What it does: a system user `dynamo` (groups dialout), a venv in /opt/dynamo/venv, the
 # configuration in /etc/dynamo, state (spool, sequence numbers) in /var/lib/dynamo-gateway,
 # the systemd unit with Restart=always and the watchdog, and a journald drop-in that limits
 # writes to the SD card. Run it again to upgrade: the spool is kept.
+# An armv7l (armhf) bundle also carries Debian's python3-cffi-backend .deb: its one module
+# is copied into the venv (PyPI has no armv7l cffi wheel; docs/raspberry-pi.md).
 set -euo pipefail
 
 PREFIX=/opt/dynamo
@@ -30,6 +40,8 @@ CONFIG=""
 ENV_FILE=""
 ALERTS=""
 SMSD_CONFIG=""
+CERTS=""
+START=1
 
 die() { echo "install.sh: $*" >&2; exit 1; }
 
@@ -41,14 +53,23 @@ while [ $# -gt 0 ]; do
     --env) ENV_FILE="$2"; shift 2 ;;
     --alerts) ALERTS="$2"; shift 2 ;;
     --smsd-config) SMSD_CONFIG="$2"; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --certs) CERTS="$2"; shift 2 ;;
+    --no-start) START=0; shift ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
 if [ -z "$BUNDLE" ] && [ -z "$WHEEL" ] && [ -d "$HERE/wheels" ]; then BUNDLE="$HERE"; fi
+# sd_booted(3): systemd runs as the init system iff /run/systemd/system exists. In a chroot or
+# an image build it does not: the units are installed and enabled, and start at next boot.
+if [ ! -d /run/systemd/system ]; then
+  [ "$START" -eq 0 ] || echo "install.sh: systemd is not running here: units enabled, not started"
+  START=0
+fi
 [ "$(id -u)" -eq 0 ] || die "run as root (sudo)"
 [ -n "$BUNDLE" ] || [ -n "$WHEEL" ] || die "give --bundle DIR or --wheel FILE"
 [ -z "$CONFIG" ] || [ -f "$CONFIG" ] || die "no such configuration: $CONFIG"
+[ -z "$CERTS" ] || [ -d "$CERTS" ] || die "no such certificate folder: $CERTS"
 if [ -n "$ALERTS" ]; then
   [ -f "$ALERTS" ] || die "no such alert rules file: $ALERTS"
   if [ -z "$SMSD_CONFIG" ] || [ ! -f "$SMSD_CONFIG" ]; then
@@ -94,18 +115,62 @@ fi
 
 echo "== venv in $PREFIX/venv"
 install -d -m 0755 "$PREFIX"
-python3 -m venv "$PREFIX/venv"
-PIP=("$PREFIX/venv/bin/pip" --disable-pip-version-check)
+# Made once: an upgrade reuses it (recreating it would reinstall pip for nothing).
+[ -x "$PREFIX/venv/bin/python" ] || python3 -m venv "$PREFIX/venv"
+PIP=("$PREFIX/venv/bin/pip" --disable-pip-version-check --no-cache-dir)
 if [ -n "$BUNDLE" ]; then
-  "${PIP[@]}" install --no-index --find-links "$BUNDLE/wheels" --upgrade dynamo-monitoring
+  OWN=("$BUNDLE"/wheels/dynamo_monitoring-*.whl)
+  [ -f "${OWN[0]}" ] || die "$BUNDLE/wheels holds no dynamo_monitoring wheel"
+  # Compiled modules PyPI has no wheel of for this platform, taken from the bundle's .debs.
+  SITE="$("$PREFIX/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
+  MODULES="$(python3 -c 'import json,sys
+for m in json.load(open(sys.argv[1])).get("debian_modules", []):
+    print(m["deb"], m["module"])' "$BUNDLE/manifest.json")"
+  # The project's code first, replaced even when an upgrade carries the same version number.
+  "${PIP[@]}" install --no-index --no-deps --force-reinstall "${OWN[0]}"
+  if [ -n "$MODULES" ]; then
+    while read -r deb module; do
+      dpkg-deb --fsys-tarfile "$BUNDLE/$deb" | tar -xO "./$module" >"$SITE/$(basename "$module")" \
+        || die "could not take $module out of $deb"
+    done <<<"$MODULES"
+    # The bundle is the resolved set, less what the .debs provide: install it as it is.
+    DEPS=()
+    for wheel in "$BUNDLE"/wheels/*.whl; do
+      [ "$wheel" = "${OWN[0]}" ] || DEPS+=("$wheel")
+    done
+    "${PIP[@]}" install --no-index --no-deps --upgrade "${DEPS[@]}"
+  else
+    # Its dependencies, resolved by pip from the bundle alone, at the bundle's versions.
+    "${PIP[@]}" install --no-index --find-links "$BUNDLE/wheels" --upgrade \
+      --upgrade-strategy eager "${OWN[0]}"
+  fi
+  "$PREFIX/venv/bin/python" -c 'import dynamo.cli, gateway.agent, yaml, pydantic_core
+import cryptography.hazmat.bindings._rust' || die "the installed gateway does not import"
 else
   "${PIP[@]}" install --upgrade "$WHEEL"
 fi
+
+# Remote upgrades (docs/fleet.md, "Remote upgrade"): this installation becomes `current`, and
+# wins over any upgrade pending; new releases go beside it, owned by the gateway's user.
+install -d -m 0755 -o "$USER_NAME" -g "$USER_NAME" "$PREFIX/releases"
+"$PREFIX/venv/bin/dynamo" gateway releases-init --releases "$PREFIX/releases" --home "$PREFIX"
 
 echo "== configuration in $CONF_DIR"
 install -d -m 0750 -o root -g "$USER_NAME" "$CONF_DIR"
 if [ -n "$ENV_FILE" ]; then
   install -m 0640 -o root -g "$USER_NAME" "$ENV_FILE" "$CONF_DIR/gateway.env"
+fi
+if [ -n "$CERTS" ]; then
+  # Certificates readable by the gateway's group; private keys by the gateway's user alone.
+  install -d -m 0750 -o root -g "$USER_NAME" "$CONF_DIR/certs"
+  for file in "$CERTS"/*.pem; do
+    if [ -e "$file" ]; then install -m 0644 -o root -g "$USER_NAME" "$file" "$CONF_DIR/certs/"; fi
+  done
+  for file in "$CERTS"/*.key; do
+    if [ -e "$file" ]; then
+      install -m 0600 -o "$USER_NAME" -g "$USER_NAME" "$file" "$CONF_DIR/certs/"
+    fi
+  done
 fi
 if [ -n "$CONFIG" ]; then
   # Refuse a bad configuration before replacing a good one.
@@ -131,12 +196,16 @@ UNIT_SRC="${BUNDLE:-$HERE}/dynamo-gateway.service"
 install -m 0644 "$UNIT_SRC" /etc/systemd/system/dynamo-gateway.service
 install -d -m 0755 /etc/systemd/journald.conf.d
 install -m 0644 "$HERE/journald-dynamo.conf" /etc/systemd/journald.conf.d/dynamo.conf
-systemctl restart systemd-journald
-systemctl daemon-reload
 systemctl enable dynamo-gateway.service
-if [ -f "$CONF_DIR/gateway.yaml" ]; then
-  systemctl restart dynamo-gateway.service
-  echo "== started; follow it with: journalctl -u dynamo-gateway -f"
+if [ "$START" -eq 1 ]; then
+  systemctl restart systemd-journald
+  systemctl daemon-reload
+  if [ -f "$CONF_DIR/gateway.yaml" ]; then
+    systemctl restart dynamo-gateway.service
+    echo "== started; follow it with: journalctl -u dynamo-gateway -f"
+  fi
+else
+  echo "== enabled, not started (starts at boot, or: systemctl start dynamo-gateway)"
 fi
 
 if [ -n "$ALERTS" ]; then
@@ -149,7 +218,10 @@ if [ -n "$ALERTS" ]; then
   EDGE_SRC="${BUNDLE:-$HERE}/dynamo-alerts-edge.service"
   [ -f "$EDGE_SRC" ] || EDGE_SRC="$HERE/dynamo-alerts-edge.service"
   install -m 0644 "$EDGE_SRC" /etc/systemd/system/dynamo-alerts-edge.service
-  systemctl daemon-reload
-  systemctl enable --now dynamo-alerts-edge.service
-  echo "== edge alerting started; follow it with: journalctl -u dynamo-alerts-edge -f"
+  systemctl enable dynamo-alerts-edge.service
+  if [ "$START" -eq 1 ]; then
+    systemctl daemon-reload
+    systemctl start dynamo-alerts-edge.service
+    echo "== edge alerting started; follow it with: journalctl -u dynamo-alerts-edge -f"
+  fi
 fi

@@ -6,8 +6,10 @@ in `Authorization: Token …`. The library's errors are translated into ours her
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -16,6 +18,10 @@ try:  # ISA-L's gzip: the same format, several times less CPU than zlib at level
     from isal.igzip import compress as _gzip
 except ImportError:  # a machine without the server extra (a Pi): the standard library's
     from gzip import compress as _gzip  # type: ignore[assignment]
+
+
+# A server asking for more than this (a misconfigured proxy) is retried after this anyway.
+MAX_RETRY_AFTER_S = 300.0
 
 
 class InfluxError(Exception):
@@ -99,9 +105,12 @@ class InfluxClient:
             return response
         text = response.text[:500]
         if response.status_code == 429:
-            retry = response.headers.get("Retry-After")
             raise InfluxThrottled(f"InfluxDB throttled: {text}",
-                                  float(retry) if retry and retry.isdigit() else None)
+                                  retry_after(response.headers.get("Retry-After")))
+        if response.status_code in (502, 503, 504) and "Retry-After" in response.headers:
+            # Maintenance or an overloaded proxy saying when to come back (RFC 9110 §10.2.3).
+            raise InfluxThrottled(f"InfluxDB {response.status_code}: {text}",
+                                  retry_after(response.headers.get("Retry-After")))
         if response.status_code >= 500:
             raise InfluxUnavailable(f"InfluxDB {response.status_code}: {text}")
         if response.status_code == 413:
@@ -132,6 +141,24 @@ class InfluxClient:
     def create_database(self) -> None:
         """1.x only (2.x creates the bucket at init, 3 Core on first write): see `setup`."""
         self._request("POST", "/query", data={"q": f'CREATE DATABASE "{self.database}"'})
+
+
+def retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` header: delay-seconds or an HTTP-date
+    (RFC 9110 §10.2.3); None when absent or unreadable; capped at `MAX_RETRY_AFTER_S`."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER_S)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    now = time.time() if now is None else now
+    return min(max(0.0, when.timestamp() - now), MAX_RETRY_AFTER_S)
 
 
 def _parse_series(body: dict[str, Any], influxql: str) -> list[Series]:

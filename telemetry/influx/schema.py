@@ -1,7 +1,8 @@
 """The InfluxDB schema, in one place (docs/influxdb-schema.md explains it).
 
 readings          tags: site, gateway, equipment, device, sensor, unit, quality
-                  fields: value (float), reason (string, only for bad readings)
+                  fields: value (float), reason (string, only for bad readings),
+                          dtype (string, counters: the register type the value was read from)
 gateway_status    tags: site, gateway
                   fields: online (0/1), buffer_depth, version, config_hash, clock_synced (0/1),
                           devices, devices_ok
@@ -18,10 +19,12 @@ from __future__ import annotations
 READINGS = "readings"
 GATEWAY_STATUS = "gateway_status"
 SEQUENCE_EVENTS = "sequence_events"
-COLLECTOR_STATUS = "collector_status"  # tag collector; fields dead_letters, queued_messages
+# tag collector; fields dead_letters, dead_letter_bytes, dead_letters_dropped, queued_messages
+COLLECTOR_STATUS = "collector_status"
 
 VALUE_FIELD = "value"
 REASON_FIELD = "reason"
+TYPE_FIELD = "dtype"  # a field, not a tag: it must not split a counter's series
 
 # Hourly rollups written by the api (docs/influxdb-schema.md, "Retention and rollups").
 ENERGY_HOURLY = "energy_hourly"  # tags: site, equipment, source

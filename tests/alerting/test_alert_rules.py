@@ -95,7 +95,7 @@ def test_cli_check_lists_errors_with_their_place(tmp_path: Path) -> None:
     from dynamo.cli import main
 
     ok = CliRunner().invoke(main, ["alerts", "check", str(ARIEGE)])
-    assert ok.exit_code == 0 and "OK (10 rules, 3 contacts)" in ok.output
+    assert ok.exit_code == 0 and "OK (14 rules, 3 contacts)" in ok.output
     bad = write(tmp_path, "  - {id: a, name: A, kind: state, equipment: freezer,"
                           " sensor: freezer.door_opn}\n")
     refused = CliRunner().invoke(main, ["alerts", "check", str(bad)])

@@ -90,6 +90,13 @@ def _series() -> dict[tuple[str, str], Callable[[datetime], float]]:
         ("dryer", "dryer.pv_energy"): _counter([30.0, 18.0, 40.0]),
         ("dryer", "dryer.electric"): _counter([40.0, 37.5, 42.0]),
         ("dryer", "dryer.solar_heat"): _counter([150.0, 90.0, 180.0]),
+        # The drying air (the report's dryer heat section): constant, so the balance is
+        # the JSON's and the cells are checked against it.
+        ("dryer", "dryer.inlet_air_temp"): lambda at: 30.0,
+        ("dryer", "dryer.inlet_air_humidity"): lambda at: 50.0,
+        ("dryer", "dryer.outlet_air_temp"): lambda at: 24.0,
+        ("dryer", "dryer.outlet_air_humidity"): lambda at: 80.0,
+        ("dryer", "dryer.airflow"): lambda at: 2000.0,
         ("freezer", "freezer.electric"): _counter([55.0, 70.0, 48.0]),
         ("freezer", "freezer.cabinet_air_temp"): cabinet,
         ("freezer", "freezer.product_core_temp"): core,
@@ -239,10 +246,31 @@ def _expected(indicators: dict[str, dict[str, Any]]) -> dict[str, tuple[float, i
             key = f"{eq}.energy.sources[{source['source']}]"
             found[f"{key}.energy_kwh"] = (source["energy_kwh"], KWH_DIGITS)
             found[f"{key}.coverage_pct"] = (100 * source["coverage"], 1)
+        if body["packaging"] and body["packaging"]["planned_time"]:
+            # OEE availability's time model, in hours to one decimal
+            found |= {f"{eq}.packaging.planned_time.{key}": (hours, 1)
+                      for key, hours in body["packaging"]["planned_time"].items()
+                      if key.endswith("_h")}
         if body["dryer"]:
             found[f"{eq}.energy_used_kwh"] = (body["dryer"]["total_energy_kwh"], KWH_DIGITS)
             found[f"{eq}.energy_purchased_kwh"] = (body["dryer"]["purchased_energy_kwh"],
                                                    KWH_DIGITS)
+            found |= _dryer_heat(eq, body["dryer"])
+    return found
+
+
+def _dryer_heat(eq: str, dryer: dict[str, Any]) -> dict[str, tuple[float, int]]:
+    """The dryer heat section's figures (api/reports/dryer_heat.py): shares as percentages."""
+    found: dict[str, tuple[float, int]] = {}
+    for key, digits in (("metered_energy_per_latent_heat", 2), ("water_evaporated_kg", 0)):
+        if dryer[key] is not None:
+            found[f"{eq}.dryer.{key}"] = (dryer[key], digits)
+    air = dryer["air_side"] or {}
+    for key, scale, digits in (("water_taken_up_kg", 1, 0), ("water_balance_gap", 100, 1),
+                               ("heat_taken_up_kwh", 1, 0), ("metered_heat_kwh", 1, 0),
+                               ("ambient_heat_kwh", 1, 0), ("ambient_share", 100, 0)):
+        if air.get(key) is not None:
+            found[f"{eq}.dryer.air_side.{key}"] = (scale * air[key], digits)
     return found
 
 
@@ -290,6 +318,8 @@ def test_report_renders_in_chromium_and_matches_the_json(
     # 0.4 kg of R290 × GWP-100 0.02 (the AR5 set, default; propane is not in AR5's table
     # 8.A.1, the project uses AR6's figure: docs/sources.md).
     assert indicators["freezer"]["ghg"]["scope1_co2e_kg"] == pytest.approx(0.4 * 0.02)
+    # the line runs all the time: its planned time is the configuration's shifts
+    assert indicators["packaging"]["packaging"]["planned_time"]["calendar"] == "configuration"
 
     dom = _chromium(browser_dir, "--dump-dom", page.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
@@ -297,6 +327,7 @@ def test_report_renders_in_chromium_and_matches_the_json(
     parser.feed(dom.stdout.decode("utf-8"))
     shown = parser.figures
     expected = _expected(indicators)
+    assert "dryer.dryer.air_side.ambient_heat_kwh" in expected  # the dryer heat section's
     assert set(expected) <= set(shown), sorted(set(expected) - set(shown))
     wrong = {key: (shown[key], round(value, digits)) for key, (value, digits) in expected.items()
              if abs(_french_number(shown[key]) - round(value, digits)) > 10 ** -(digits + 3)}
@@ -308,7 +339,8 @@ def test_report_renders_in_chromium_and_matches_the_json(
                   "Couverture des données", "electricity-fr-mix-generation",
                   "fuel-oil-combustion-l", "pla-film", "gwp100-ar5-r290",
                   "Inventaire des émissions de gaz à effet de serre",
-                  "Par scope (GHG Protocol)", "Comparaison à l'année de référence"):
+                  "Par scope (GHG Protocol)", "Comparaison à l'année de référence",
+                  "Disponibilité sur temps de production planifié"):
         assert title in text, title
 
     shot = browser_dir / "report.png"
@@ -444,7 +476,7 @@ def test_command_writes_the_same_report(filled: TestClient, api_settings: ApiSet
            "DYNAMO_API_FACTOR_FILES": json.dumps([str(CASE / "factors.yaml")])}
     out = tmp_path / "rapport.html"
     # --date 2026-06 with --period month: the month of June, which holds the whole week.
-    result = CliRunner().invoke(main, ["report", "--site", SITE, "--period", "month",
+    result = CliRunner().invoke(main, ["report", "render", "--site", SITE, "--period", "month",
                                        "--date", "2026-06", "--format", "html",
                                        "--out", str(out)], env=env)
     assert result.exit_code == 0, result.output
@@ -457,13 +489,13 @@ def test_command_writes_the_same_report(filled: TestClient, api_settings: ApiSet
     assert from_cli.figures and from_cli.figures == from_api.figures
     assert "mois 2026-06" in out.read_text(encoding="utf-8")
     pdf = tmp_path / "rapport.pdf"
-    result = CliRunner().invoke(main, ["report", "--site", SITE, "--start",
+    result = CliRunner().invoke(main, ["report", "render", "--site", SITE, "--start",
                                        "2026-06-09T00:00:00+02:00", "--end",
                                        "2026-06-10T00:00:00+02:00", "--format", "pdf",
                                        "--out", str(pdf), "--lang", "en"], env=env)
     assert result.exit_code == 0, result.output
     assert pdf.read_bytes().startswith(b"%PDF")
-    result = CliRunner().invoke(main, ["report", "--site", SITE, "--period", "month",
+    result = CliRunner().invoke(main, ["report", "render", "--site", SITE, "--period", "month",
                                        "--out", str(pdf)], env=env)
     assert result.exit_code != 0 and "--period and --date" in result.output
 

@@ -42,6 +42,10 @@ def test_indicator_case(case_file: Path, influx: InfluxClient,
     routes = {"campaigns": f"{base}/campaigns", "batches": f"{base}/batches",
               "refrigerant_top_ups": f"{base}/refrigerant-top-ups",
               "material_lots": f"{base}/material-lots", "baselines": "/baselines"}
+    if "calendar" in case:  # the line's shift calendar, set as an admin would
+        response = client.put(f"{base}/calendar", json={
+            "calendar": case["calendar"], "version": 0, "reason": "case"})
+        assert response.status_code == 200, response.text
     for kind, rows in case.get("records", {}).items():
         for row in rows:
             response = client.post(routes[kind], json=row)
@@ -66,5 +70,5 @@ def _check(body: dict[str, Any], expected: dict[str, Any], what: str) -> None:
 def test_cases_cover_what_the_issue_asks() -> None:
     text = " ".join(c.read_text() for c in CASES)
     for needle in ("resets: 1", "clocks go forward", "hole in the data", "refrigerant_top_ups",
-                   "power_integral"):
+                   "power_integral", "planned_downtime", "kind: closed", "unplanned stop"):
         assert needle in text, needle

@@ -20,9 +20,11 @@ from telemetry.topics import telemetry_topic
 
 
 def _scrape(port: int) -> dict[str, float]:
+    """Samples by name, labelled ones as `name{label=value,...}` (labels sorted)."""
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    return {sample.name: sample.value for family in text_string_to_metric_families(text)
-            for sample in family.samples}
+    return {sample.name + ("{" + ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+                           + "}" if sample.labels else ""): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
 
 
 def test_metrics_count_what_happened(broker_for: Callable[[str], Broker], influx: InfluxClient,
@@ -64,11 +66,20 @@ def test_metrics_count_what_happened(broker_for: Callable[[str], Broker], influx
     assert metrics["dynamo_collector_messages_total"] == 6
     assert metrics["dynamo_collector_points_written_total"] == 20
     assert metrics["dynamo_collector_batches_written_total"] >= 1
-    assert metrics["dynamo_collector_dead_letters_total"] == 1
+    # The garbage message, by reason; the other reasons are there at 0.
+    assert metrics["dynamo_collector_dead_letters_total{reason=invalid}"] == 1
+    assert metrics["dynamo_collector_dead_letters_total{reason=influx_refused}"] == 0
+    assert metrics["dynamo_collector_dead_letters_total{reason=collector_error}"] == 0
     assert metrics["dynamo_collector_write_retries_total"] == 0
     assert metrics["dynamo_collector_queue_depth"] == 0
     assert metrics["dynamo_collector_unacknowledged"] == 0
     assert metrics["dynamo_collector_receive_maximum"] == 321
     assert metrics["dynamo_collector_connected"] == 1
     assert 59 <= metrics["dynamo_collector_lag_seconds"] < 120
+    # Per gateway: the newest message stored was stamped a minute ago (+4 ms), so the lag is
+    # a minute plus the time since, and the timestamp is the message's own.
+    labels = f"gateway=test-gw,site={site}"
+    assert 59 <= metrics[f"dynamo_collector_gateway_lag_seconds{{{labels}}}"] < 120
+    assert metrics[f"dynamo_collector_gateway_last_stored_timestamp_seconds{{{labels}}}"] == \
+        (sent_at_ms - 60_000 + 4) / 1000
     assert 0 <= metrics["dynamo_collector_seconds_since_last_write"] < 60

@@ -27,6 +27,7 @@ from dynamo.devservices import (
     InfluxdProcess,
     MosquittoProcess,
     free_port,
+    generated_acl,
     stop_processes,
     wait_until,
 )
@@ -52,8 +53,10 @@ def own_influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxdPro
 @pytest.fixture(scope="module")
 def own_mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoProcess]:
     users = {"collector": uuid.uuid4().hex, GATEWAY: uuid.uuid4().hex}
-    process = MosquittoProcess(workdir=tmp_path_factory.mktemp("own-mosquitto"), users=users,
-                               acl_file=REPO / "firmware-config" / "broker" / "acl")
+    workdir = tmp_path_factory.mktemp("own-mosquitto")
+    acl = generated_acl(workdir, sites=REPO / "firmware-config" / "sites",
+                        development_gateways=(GATEWAY,))
+    process = MosquittoProcess(workdir=workdir, users=users, acl_file=acl)
     process.start()
     yield process
     process.stop()

@@ -98,6 +98,10 @@ def test_kwh_per_t_water_from_empty_to_the_api_value(
     assert row.locator("td.number").inner_text().replace("\u202f", " ") == "54 kWh/t"
     assert figure(page, "water_evaporated_kg").locator("td.number").inner_text().replace(
         "\u202f", " ") == "5 581 kg"
+    # No air readings this day: the air-side figures say why they are empty.
+    ambient = figure(page, "air_side.ambient_share")
+    assert ambient.get_attribute("data-value") == ""
+    assert "ne mesure pas son air" in ambient.inner_text()
     # Each energy figure with its method and coverage.
     electricity = page.locator("#indicators tr[data-source='electricity']")
     assert electricity.get_attribute("data-method") == "counter_difference"

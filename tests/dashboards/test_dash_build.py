@@ -54,7 +54,8 @@ def test_every_configured_sensor_is_on_its_machines_dashboard() -> None:
 def test_each_site_gets_overview_machines_evaluation_and_fleet() -> None:
     uids = [d.uid for d in build_dashboards(SITES, Lang.FR)]
     assert uids == ["dynamo-ariege-overview", "dynamo-ariege-dryer", "dynamo-ariege-freezer",
-                    "dynamo-ariege-packaging", "dynamo-ariege-evaluation", "dynamo-ariege-fleet"]
+                    "dynamo-ariege-packaging", "dynamo-ariege-evaluation", "dynamo-ariege-fleet",
+                    "dynamo-ariege-fleet-prometheus"]
 
 
 def test_freezer_shows_the_minus_18_line_on_core_temperatures() -> None:
@@ -134,7 +135,7 @@ def test_cli_builds_english_and_checks_freshness(tmp_path: Path) -> None:
                                   "--out", str(tmp_path), "--lang", "en"])
     assert result.exit_code == 0, result.output
     files = sorted(tmp_path.glob("ariege/*.json"))
-    assert len(files) == 6
+    assert len(files) == 7  # overview, 3 machines, evaluation, fleet (InfluxDB, Prometheus)
     overview = json.loads((tmp_path / "ariege" / "dynamo-ariege-overview.json").read_text())
     assert overview["title"] == "Overview — ariege"
     check = ["dashboards", "build", "--config-dir", str(SITES), "--out", str(tmp_path),

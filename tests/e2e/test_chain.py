@@ -171,7 +171,8 @@ def test_latest_readings_match_what_the_simulator_serves(chain: Chain, machine: 
         sensor = sensors[reading["sensor"]]
         assert reading["role"] == sensor.role
         assert reading["quality"] in ("good", "uncertain"), reading
-        variable = model.variable_for(role=sensor.role, attributes=sensor.attributes)
+        variable = model.variable_for(role=sensor.role, attributes=sensor.attributes,
+                                      location=sensor.location)
         assert variable is not None, sensor.id
         at = int(datetime.fromisoformat(reading["time"]).timestamp() * 1000)
         # The device is read a few ms after the reading's timestamp: compare with the truth

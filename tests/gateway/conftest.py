@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from gwkit import REPO, ModbusTestServer
 
-from dynamo.devservices import MosquittoProcess
+from dynamo.devservices import MosquittoProcess, generated_acl
 
 
 @pytest.fixture
@@ -36,8 +36,9 @@ def modbus_server() -> Iterator[Callable[..., ModbusTestServer]]:
 def own_broker(tmp_path: Path) -> Iterator[MosquittoProcess]:
     """A broker of this test's own, for tests that stop and restart it."""
     users = {u: secrets.token_urlsafe(12) for u in ("collector", "test-gw", "local-sensors")}
-    process = MosquittoProcess(workdir=tmp_path / "broker", users=users,
-                               acl_file=REPO / "firmware-config" / "broker" / "acl")
+    acl = generated_acl(tmp_path / "broker", sites=REPO / "firmware-config" / "sites",
+                        development_gateways=("test-gw",))
+    process = MosquittoProcess(workdir=tmp_path / "broker", users=users, acl_file=acl)
     process.start()
     yield process
     process.stop()

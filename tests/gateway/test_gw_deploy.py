@@ -54,6 +54,7 @@ def test_the_aarch64_bundle_holds_everything_a_pi_needs_offline(tmp_path: Path) 
     binary = [w.name for w in wheels if not w.name.endswith("-none-any.whl")]
     assert binary and all("aarch64" in w and "cp311" in w for w in binary), binary
     assert any(w.startswith("pydantic_core-") for w in binary)
+    assert not names & SERVER_ONLY, names  # the server extras stay off the Pi
     # The project's wheel carries the gateway and the command line.
     [own] = [w for w in wheels if w.name.startswith("dynamo_monitoring-")]
     with ZipFile(own) as archive:
@@ -80,6 +81,55 @@ def test_the_aarch64_bundle_holds_everything_a_pi_needs_offline(tmp_path: Path) 
         env={**os.environ, "PIP_CONFIG_FILE": os.devnull})
     assert resolve.returncode == 0, resolve.stderr[-2000:]
     assert "Would install" in resolve.stdout
+
+
+SERVER_ONLY = {"fastapi", "uvicorn", "starlette", "influxdb_client", "sqlalchemy", "pyarrow",
+               "orjson", "msgspec", "psycopg", "httpx", "jinja2", "pydantic_settings"}
+
+
+@pytest.mark.skipif(not _pypi_reachable(), reason="PyPI unreachable: cannot build a wheelhouse")
+def test_the_armv7l_bundle_needs_no_piwheels(tmp_path: Path) -> None:
+    """PyPI has no armv7l wheel of PyYAML nor of cffi: the bundle carries a pure-Python PyYAML
+    wheel built here and Debian's armhf `_cffi_backend`, and no other index is used."""
+    out = tmp_path / "usb"
+    # PyPI alone: neither this machine's pip configuration nor its local wheel folders.
+    env = {**{k: v for k, v in os.environ.items() if k != "PIP_FIND_LINKS"},
+           "PIP_CONFIG_FILE": os.devnull}
+    run = subprocess.run([sys.executable, "-m", "dynamo", "gateway", "bundle", "--platform",
+                          "armv7l", "--out", str(out)], capture_output=True, text=True,
+                         timeout=600, check=False, env=env)
+    assert run.returncode == 0, run.stderr
+    wheels = sorted(w.name for w in (out / "wheels").glob("*.whl"))
+    names = {w.split("-")[0].lower() for w in wheels}
+    # Everything the gateway needs, except cffi, which comes from the .deb; nothing server-side.
+    assert {_name(r) for r in core_requirements()} <= names
+    assert "cffi" not in names and not names & SERVER_ONLY, names
+    binary = [w for w in wheels if not w.endswith("-none-any.whl")]
+    assert binary and all("armv7l" in w for w in binary), binary
+    assert {w.split("-")[0] for w in binary} == {"pydantic_core", "cryptography"}, binary
+    [pyyaml] = [w for w in wheels if w.startswith("pyyaml-")]
+    assert pyyaml.endswith("-py3-none-any.whl")
+    with ZipFile(out / "wheels" / pyyaml) as archive:
+        assert not [m for m in archive.namelist() if m.endswith(".so")]
+        assert "yaml/__init__.py" in archive.namelist()
+    # The .deb: Debian's armhf build of the one compiled module, pinned by its SHA-256.
+    manifest = json.loads((out / "manifest.json").read_text())
+    [module] = manifest["debian_modules"]
+    assert module["provides"] == "cffi"
+    assert module["module"].endswith("_cffi_backend.cpython-311-arm-linux-gnueabihf.so")
+    assert module["deb"] == "debs/python3-cffi-backend_1.15.1-5+b1_armhf.deb"
+    assert manifest["files"][module["deb"]] == (
+        "64b6808b72098da2215d54199871252663692201d8416bebdf6464af5b86e37c")
+    listing = subprocess.run(["dpkg-deb", "--contents", str(out / module["deb"])],
+                             capture_output=True, text=True, timeout=60, check=True).stdout
+    assert "./" + module["module"] in listing
+
+
+def test_an_armv7l_bundle_for_another_python_is_refused(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "dynamo", "gateway", "bundle", "--platform",
+                          "armv7l", "--python", "3.12", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 1 and "Python 3.11, not 3.12" in run.stderr, run.stderr
 
 
 def test_an_unknown_platform_is_refused_with_the_choices() -> None:

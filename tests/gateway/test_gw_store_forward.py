@@ -1,4 +1,7 @@
-"""Store-and-forward against a real Mosquitto: a broker outage delays data, never drops it."""
+"""Store-and-forward against a real Mosquitto: a broker outage delays data, never drops it.
+
+No collector runs here, so the spools use `acknowledgement: broker` (removal on PUBACK); the
+end-to-end acknowledgement has its own tests (test_gw_ack*.py, tests/fault/)."""
 
 from __future__ import annotations
 
@@ -37,7 +40,8 @@ def test_a_broker_outage_delays_data_and_loses_none(
     meter.set_registers("input", 12, float_words(800.0))
     config = load_gateway_config(write_config(
         tmp_path / "gw.yaml", broker=broker_settings(own_broker, "test-gw"),
-        spool_dir=tmp_path / "spool", devices=[meter_device(meter, interval=0.1)]))
+        spool_dir=tmp_path / "spool", devices=[meter_device(meter, interval=0.1)],
+        extra={"spool": {"acknowledgement": "broker"}}))
     subscriber = Subscriber(broker=broker_settings(own_broker, "collector"))
     try:
         with running(config) as gateway:
@@ -87,7 +91,7 @@ def test_live_messages_overtake_a_long_backlog(
                               birth=lambda: Status(site=site, gateway="test-gw", state="online",
                                                    ts=int(time.time() * 1000)),
                               on_acked=lambda mid: box[0].acked(mid))
-        forwarder = Forwarder(spool=spool, publisher=publisher, in_flight=10)
+        forwarder = Forwarder(spool=spool, publisher=publisher, in_flight=10, end_to_end=False)
         box.append(forwarder)
         stop = asyncio.Event()
         task = asyncio.create_task(forwarder.run(stop))

@@ -113,7 +113,8 @@ def test_every_sensor_is_played_by_the_simulator(machine: str) -> None:
     for device in config.devices:
         for sensor in device.sensors:
             assert sensor.role in ROLES
-            variable = model.variable_for(role=sensor.role, attributes=sensor.attributes)
+            variable = model.variable_for(role=sensor.role, attributes=sensor.attributes,
+                                          location=sensor.location)
             assert variable in names, f"{sensor.id}: no truth variable for role {sensor.role}"
 
 

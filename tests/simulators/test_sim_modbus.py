@@ -80,7 +80,8 @@ async def _check_all(sims: RunningSimulators, machine: str) -> dict[str, float]:
                 physical = await _read(client, device, point)
                 after_ms = time.time() * 1000
                 value = physical * sensor.scale + sensor.offset
-                variable = model.variable_for(role=sensor.role, attributes=sensor.attributes)
+                variable = model.variable_for(role=sensor.role, attributes=sensor.attributes,
+                                              location=sensor.location)
                 assert variable is not None
                 # The truth's time base is the millisecond: widen the window by one each side.
                 low, high = truth.window(variable, before_ms - 1, after_ms + 1)
