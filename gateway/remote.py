@@ -86,6 +86,20 @@ class FleetState:
         _write_atomically(path, json.dumps(asdict(self), indent=1).encode())
 
 
+async def next_or_stop(queue: asyncio.Queue[bytes], stop: asyncio.Event) -> bytes | None:
+    """The next payload a subscription queued, or None once `stop` is set."""
+    if stop.is_set():
+        return None
+    getter = asyncio.ensure_future(queue.get())
+    stopper = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if getter not in done:
+        getter.cancel()
+        return None
+    return getter.result()
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
     """A reader (or a power cut) sees the old file or the new one, never half of one."""
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -171,17 +185,9 @@ class RemoteConfig:
         try:
             if self.state.probation:
                 await self._probation(agent, stop)
-            while not stop.is_set():
-                getter = asyncio.ensure_future(self._queue.get())
-                stopper = asyncio.ensure_future(stop.wait())
-                done, _ = await asyncio.wait({getter, stopper},
-                                             return_when=asyncio.FIRST_COMPLETED)
-                stopper.cancel()
-                if getter not in done:
-                    getter.cancel()
-                    break
+            while (payload := await next_or_stop(self._queue, stop)) is not None:
                 try:
-                    await self.handle(agent, getter.result(), stop)
+                    await self.handle(agent, payload, stop)
                 except Exception:  # a bug here must not stop the polling
                     log.exception("pushed configuration: internal error")
         finally:

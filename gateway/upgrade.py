@@ -52,6 +52,7 @@ import paho.mqtt.client as mqtt
 
 from gateway import upgrade_guard
 from gateway.agent import Gateway, software_version
+from gateway.remote import next_or_stop
 from telemetry.bundle_notice import (
     BundleNotice,
     bundle_version,
@@ -321,17 +322,9 @@ class Upgrader:
         await self._confirm(agent, stop)
         client = self._subscribe()
         try:
-            while not stop.is_set():
-                getter = asyncio.ensure_future(self._queue.get())
-                stopper = asyncio.ensure_future(stop.wait())
-                done, _ = await asyncio.wait({getter, stopper},
-                                             return_when=asyncio.FIRST_COMPLETED)
-                stopper.cancel()
-                if getter not in done:
-                    getter.cancel()
-                    break
+            while (payload := await next_or_stop(self._queue, stop)) is not None:
                 try:
-                    if await self.handle(agent, getter.result()):
+                    if await self.handle(agent, payload):
                         self.restart()
                         break
                 except Exception:  # a bug here must not stop the polling

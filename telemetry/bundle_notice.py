@@ -31,6 +31,7 @@ from telemetry.signing import (
     SigningError,
     canonical,
     check_signature,
+    decode_signed,
     load_private_key,
     sign_bytes,
 )
@@ -89,12 +90,7 @@ def sign_notice(key: Ed25519PrivateKey, **fields: Any) -> BundleNotice:
 
 def decode_notice(payload: bytes) -> BundleNotice:
     """Parse a notice (not verified yet); `SigningError` says what is malformed."""
-    try:
-        return BundleNotice.model_validate_json(payload)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "payload"
-        raise SigningError(f"malformed notice: {where}: {first['msg']}") from None
+    return decode_signed(BundleNotice, payload, "notice")
 
 
 def verify_notice(notice: BundleNotice, key: Ed25519PublicKey) -> None:

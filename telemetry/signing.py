@@ -20,12 +20,14 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
 
 _DOMAIN = b"dynamo-fleet-config-v1\n"
 Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
@@ -142,14 +144,19 @@ def sign(key: Ed25519PrivateKey, *, site: str, gateway: str, version: int,
     return unsigned.model_copy(update={"signature": sign_bytes(key, unsigned.signed_bytes())})
 
 
-def decode(payload: bytes) -> Envelope:
-    """Parse an envelope (not verified yet); `SigningError` says what is malformed."""
+def decode_signed(model: type[M], payload: bytes, what: str) -> M:
+    """Parse a signed document (not verified yet); `SigningError` says what is malformed."""
     try:
-        return Envelope.model_validate_json(payload)
+        return model.model_validate_json(payload)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "payload"
-        raise SigningError(f"malformed envelope: {where}: {first['msg']}") from None
+        raise SigningError(f"malformed {what}: {where}: {first['msg']}") from None
+
+
+def decode(payload: bytes) -> Envelope:
+    """Parse an envelope (not verified yet); `SigningError` says what is malformed."""
+    return decode_signed(Envelope, payload, "envelope")
 
 
 def verify(envelope: Envelope, key: Ed25519PublicKey) -> None:

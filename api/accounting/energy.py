@@ -22,13 +22,13 @@ from typing import Literal
 
 from api.schemas import CounterDropOut
 from api.sites import SensorInfo
+from telemetry.datatypes import DataType
 
 # A drop smaller than this fraction of the counter is float32 jitter, not a reset.
 _JITTER = 1e-6
 # A drop is a roll-over when the counter would have advanced by less than this share of its
 # register's span since the previous reading (docs/indicators.md explains the choice).
 ROLLOVER_SHARE = 0.25
-_BITS = {"int16": 16, "uint16": 16, "int32": 32, "uint32": 32, "int64": 64, "uint64": 64}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +46,14 @@ def wrap_of(data_type: str | None, *, scale: float = 1.0, offset: float = 0.0) -
 
     Signed registers wrap too, in two's complement (32767 + 1 → −32768): the wrapped
     difference is the same modulo 2^N, so the same rule holds (docs/indicators.md)."""
-    bits = _BITS.get(data_type or "")
-    if bits is None or not scale > 0:
+    try:
+        ends = DataType(data_type).integer_range if data_type else None
+    except ValueError:  # not a register type this project knows
+        ends = None
+    if ends is None or not scale > 0:
         return None
-    low_raw = -(2 ** (bits - 1)) if (data_type or "").startswith("int") else 0
-    return Wrap(low=low_raw * scale + offset, span=float(2**bits) * scale)
+    low_raw, high_raw = ends
+    return Wrap(low=low_raw * scale + offset, span=float(high_raw - low_raw + 1) * scale)
 
 
 def counter_wrap(sensor: SensorInfo, stored_type: str | None) -> Wrap | None:

@@ -38,6 +38,8 @@ from api.accounting.factors import DATA, SHIPPED_FACTORS, FactorTable
 from api.accounting.gwp import SHIPPED_REFRIGERANTS, GwpTable
 from api.accounting.references import References
 from api.periods import Period
+from api.records.calendars import KIND as CALENDARS
+from api.records.calendars import ShiftCalendarVersion
 from api.records.kinds import KINDS
 from api.reports.content import Report, ReportSources, assemble
 from api.reports.exports import rows_of
@@ -207,7 +209,12 @@ def tracking_records(db: Session) -> Iterator[dict[tuple[str, int], RecordRef]]:
 
     def loaded(_session: Session, instance: Any) -> None:
         kind = _KIND_OF.get(type(instance))
-        if kind is not None:
+        if isinstance(instance, ShiftCalendarVersion):
+            # A line's calendar is one record whose versions are rows (api/records/calendars.py)
+            found[(CALENDARS, instance.id)] = RecordRef(
+                kind=CALENDARS, id=instance.id, version=instance.version,
+                equipment=instance.equipment, voided=False)
+        elif kind is not None:
             found[(kind, instance.id)] = RecordRef(
                 kind=kind, id=instance.id, version=instance.version,
                 equipment=getattr(instance, "equipment", None),

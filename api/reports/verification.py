@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.records.calendars import KIND as CALENDARS
 from api.records.kinds import KINDS
 from api.records.tables import RecordAudit
 from api.reports.manifest import capture
@@ -112,11 +113,37 @@ def _audit(db: Session, kind: str, record_id: int, *, after_version: int | None,
     return found
 
 
+def _calendar_causes(db: Session, old: list[dict[str, Any]], new: list[dict[str, Any]],
+                     published_at: datetime) -> list[Cause]:
+    """A line's shift calendar is one record whose every version is a row of its own: it
+    moved when the version in force is not the one read at publication."""
+    before = {r["equipment"]: r for r in old if r["kind"] == CALENDARS}
+    after = {r["equipment"]: r for r in new if r["kind"] == CALENDARS}
+    causes = []
+    for equipment in sorted(set(before) | set(after)):
+        a, b = before.get(equipment), after.get(equipment)
+        if a is not None and b is not None and a["version"] == b["version"]:
+            continue
+        audit = [entry for row in db.scalars(
+            select(RecordAudit).filter_by(kind=CALENDARS, equipment=equipment)
+            .where(RecordAudit.at >= published_at).order_by(RecordAudit.at, RecordAudit.id))
+            for entry in _audit(db, CALENDARS, row.record_id, after_version=None,
+                                since=published_at)]
+        causes.append(Cause(kind="record", equipment=equipment, detail={
+            "record": f"{CALENDARS} {equipment}", "record_kind": CALENDARS, "id": None,
+            "change": "edited" if a is not None else "added",
+            "version_before": a["version"] if a else None,
+            "version_after": b["version"] if b else None, "audit": audit}))
+    return causes
+
+
 def _record_causes(db: Session, old: list[dict[str, Any]], new: list[dict[str, Any]],
                    published_at: datetime) -> list[Cause]:
+    causes = _calendar_causes(db, old, new, published_at)
+    old = [r for r in old if r["kind"] != CALENDARS]
+    new = [r for r in new if r["kind"] != CALENDARS]
     before = {(r["kind"], r["id"]): r for r in old}
     after = {(r["kind"], r["id"]): r for r in new}
-    causes = []
     for key in sorted(set(before) | set(after)):
         a, b = before.get(key), after.get(key)
         if a is not None and b is not None and a["version"] == b["version"]:

@@ -239,6 +239,36 @@ def test_verify_names_the_three_causes_with_the_figures_each_moved(
     assert not any(".energy" in f for f in changed["figures"])
 
 
+def test_a_calendar_edit_is_a_proven_cause(admin: TestClient) -> None:
+    """The packaging line's calendar is set (version 1: 06:00–22:00 on weekdays), the day is
+    published, then the calendar is cut to mornings (version 2): verification names the
+    calendar, its versions and its audit entry, and the planned time it moved."""
+    calendar = f"{PACKAGING}/calendar"
+    days = ["mon", "tue", "wed", "thu", "fri"]
+    whole = {"shifts": [{"name": "jour", "days": days, "start": "06:00", "end": "22:00"}]}
+    mornings = {"shifts": [{"name": "matin", "days": days, "start": "06:00", "end": "14:00"}]}
+    set_once = admin.put(calendar, json={"calendar": whole, "version": 0, "reason": "jour"})
+    assert set_once.status_code == 200, set_once.text
+    published = _publish(admin)
+    assert ("shift_calendars", 1) in {(r["kind"], r["version"])
+                                       for r in published["manifest"]["records"]}
+    cut = admin.put(calendar, json={"calendar": mornings, "version": 1, "reason": "matins"})
+    assert cut.status_code == 200, cut.text
+
+    result = admin.get(f"{REPORTS}/{published['id']}/verification").json()
+    [cause] = result["causes"]
+    assert (cause["kind"], cause["record"], cause["change"], cause["version_before"],
+            cause["version_after"]) == ("record", "shift_calendars packaging", "edited", 1, 2)
+    [entry] = cause["audit"]
+    assert entry["reason"] == "matins" and entry["actor"] == "token:test admin"
+    moved = {d["figure"]: d for d in result["differences"]}
+    # Tuesday 9 June: 06:00–22:00 is 16 h planned, 06:00–14:00 is 8 h.
+    planned = next(d for f, d in moved.items() if f.endswith("planned_operation_h"))
+    assert (planned["old"], planned["new"]) == (16.0, 8.0)
+    assert {f.split(".")[0] for f in moved} == {"packaging"}
+    assert result["unexplained"] == []
+
+
 def test_supersede_immutability_roles_downloads_and_purge(
         admin: TestClient, make_client: Callable[..., TestClient], factor_file: Path) -> None:
     evaluator = make_client(role=TokenRole.EVALUATOR, api_factor_files=(factor_file,))
