@@ -119,10 +119,12 @@ def _heartbeats(gateway: Gateway) -> Iterator[Metric]:
             forwarder = seconds
     yield age
     yield bound
+    # Declared with no sample until the forwarder's loop first goes round.
+    loop = GaugeMetricFamily(f"{_PREFIX}_forwarder_heartbeat_age_seconds",
+                             "Seconds since the forwarder's loop last went round")
     if forwarder is not None:
-        yield GaugeMetricFamily(f"{_PREFIX}_forwarder_heartbeat_age_seconds",
-                                "Seconds since the forwarder's loop last went round",
-                                value=forwarder)
+        loop.add_metric([], forwarder)
+    yield loop
 
 
 def _oldest_ts_ms(gateway: Gateway) -> int | None:
