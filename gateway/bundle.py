@@ -49,6 +49,7 @@ _SOURCES = ("pyproject.toml", "README.md")
 _PACKAGES = ("telemetry", "gateway", "collector", "api", "simulators", "alerting", "dashboards",
              "dynamo")
 _PROVISIONING = ("install.sh", "dynamo-gateway.service", "dynamo-alerts-edge.service",
+                 "dynamo-upgrade-guard.service", "dynamo-upgrade-guard.timer",
                  "journald-dynamo.conf", "gateway.env.example")
 
 

@@ -194,6 +194,14 @@ echo "== systemd and journald"
 UNIT_SRC="${BUNDLE:-$HERE}/dynamo-gateway.service"
 [ -f "$UNIT_SRC" ] || UNIT_SRC="$HERE/dynamo-gateway.service"
 install -m 0644 "$UNIT_SRC" /etc/systemd/system/dynamo-gateway.service
+# The remote upgrade's guard (docs/fleet.md): a timer that switches back a release that
+# starts but is not confirmed healthy in time.
+for unit in dynamo-upgrade-guard.service dynamo-upgrade-guard.timer; do
+  GUARD_SRC="${BUNDLE:-$HERE}/$unit"
+  [ -f "$GUARD_SRC" ] || GUARD_SRC="$HERE/$unit"
+  install -m 0644 "$GUARD_SRC" "/etc/systemd/system/$unit"
+done
+systemctl enable dynamo-upgrade-guard.timer
 install -d -m 0755 /etc/systemd/journald.conf.d
 install -m 0644 "$HERE/journald-dynamo.conf" /etc/systemd/journald.conf.d/dynamo.conf
 systemctl enable dynamo-gateway.service
@@ -202,6 +210,7 @@ if [ "$START" -eq 1 ]; then
   systemctl daemon-reload
   if [ -f "$CONF_DIR/gateway.yaml" ]; then
     systemctl restart dynamo-gateway.service
+    systemctl start dynamo-upgrade-guard.timer
     echo "== started; follow it with: journalctl -u dynamo-gateway -f"
   fi
 else

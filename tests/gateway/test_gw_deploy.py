@@ -67,6 +67,7 @@ def test_the_aarch64_bundle_holds_everything_a_pi_needs_offline(tmp_path: Path) 
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["platform"] == "aarch64" and manifest["python"] == "3.11"
     provisioning = {"install.sh", "dynamo-gateway.service", "dynamo-alerts-edge.service",
+                    "dynamo-upgrade-guard.service", "dynamo-upgrade-guard.timer",
                     "journald-dynamo.conf", "gateway.env.example"}
     assert set(manifest["files"]) - {f"wheels/{w.name}" for w in wheels} == provisioning
     # pip, offline and with no configuration of this machine, resolves the whole install
@@ -142,7 +143,9 @@ def test_an_unknown_platform_is_refused_with_the_choices() -> None:
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
 @pytest.mark.parametrize("name,directives", [
     ("dynamo-gateway.service", ("Restart=always", "Type=notify", "WatchdogSec=",
-                                "StateDirectory=")),
+                                "StateDirectory=", "ReadWritePaths=/opt/dynamo/releases",
+                                "upgrade-guard.py /opt/dynamo/releases")),
+    ("dynamo-upgrade-guard.service", ("Type=oneshot", "--restart-unit dynamo-gateway")),
     ("dynamo-alerts-edge.service", ("Restart=always", "StateDirectory=",
                                     "SupplementaryGroups=gammu",
                                     "ReadWritePaths=/var/spool/gammu")),
@@ -150,7 +153,9 @@ def test_an_unknown_platform_is_refused_with_the_choices() -> None:
 def test_the_systemd_units_verify(tmp_path: Path, name: str, directives: tuple[str, ...]) -> None:
     dynamo = Path(sys.executable).with_name("dynamo")
     unit = tmp_path / name
-    unit.write_text((PI / name).read_text().replace("/opt/dynamo/venv/bin/dynamo", str(dynamo)))
+    unit.write_text((PI / name).read_text()
+                    .replace("/opt/dynamo/releases/current/venv/bin/dynamo", str(dynamo))
+                    .replace("/opt/dynamo/venv/bin/dynamo", str(dynamo)))
     run = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True,
                          text=True, timeout=60, check=False)
     assert run.returncode == 0, run.stderr
