@@ -8,12 +8,13 @@ reason (`mark_refused`), and is sent again. A `kill -9` or a power cut at any in
 loses nothing that was committed; at worst a message stored just before the cut is sent again,
 which the collector's idempotent writes absorb.
 
-SQLite in WAL mode: an append is one small sequential write to the WAL (no rewrite of the
-database pages), and readers never block the writer. `synchronous=FULL` syncs the WAL at each
-commit, so a committed message survives a power cut; `NORMAL` syncs only at checkpoints: still
-durable against a crash of the process (`kill -9`: the WAL is in the operating system's hands
-once written), but the last commits may vanish in a power cut (docs/gateway.md: FULL on a Pi).
-Deletions are batched, one transaction per acknowledgement.
+SQLite in WAL mode: a commit appends the pages it changed to the WAL, sequentially (the
+database file is rewritten only at checkpoints), and readers never block the writer.
+`synchronous=FULL` syncs the WAL at each commit, so a committed message survives a power
+cut; `NORMAL` syncs only at checkpoints: still durable against a crash of the process
+(`kill -9`: the WAL is in the operating system's hands once written), but the last commits may
+vanish in a power cut (docs/gateway.md: FULL on a Pi). Deletions are batched, one transaction
+per acknowledgement.
 
 SD-card writes (docs/gateway.md, "SD-card writes"; bench/gateway/sdcard.py): every synced commit
 costs at least one page of the card, whatever its size, so the spool syncs as few commits as the
@@ -23,7 +24,9 @@ seq held gives it) but saved in the transactions that delete; deletions are comm
 their own sync (`synchronous=NORMAL` for that transaction only): the next append's sync carries
 them to the card, and one that a power cut rolls back only brings acknowledged messages back,
 which are sent again and absorbed by the collector's idempotent writes. New spool files use
-1 KiB pages: a commit rewrites the B-tree pages it touches, and small messages fit small pages.
+512-byte pages: a commit rewrites whole B-tree pages, and the smaller they are, the fewer bytes
+(a message larger than a page takes an overflow page: still fewer bytes than 1 or 4 KiB pages,
+as measured).
 
 The sequence number never goes back, across restarts and power cuts alike: it is the highest
 seq held plus one, or, when the spool is empty, the `next_seq` saved by the transaction that
@@ -45,7 +48,7 @@ from pathlib import Path
 
 from telemetry.site import SpoolOptions
 
-_PAGE_SIZE = 1024  # bytes; SQLite's default is 4096 (see the module's docstring)
+_PAGE_SIZE = 512  # bytes, the smallest SQLite allows; its default is 4096 (see the docstring)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
