@@ -3,7 +3,7 @@
 #
 #   sudo ./install.sh --config gateway.yaml [--env gateway.env] [--bundle DIR] [--wheel FILE]
 #                     [--alerts alerts.yaml --smsd-config gammu-smsdrc] [--certs DIR]
-#                     [--no-start]
+#                     [--fleet-pub FILE] [--no-start]
 #
 # --bundle DIR  offline: install from a bundle built by `dynamo gateway bundle` (this script
 #               sits in it, so the default is the script's own directory when it holds wheels/)
@@ -18,6 +18,9 @@
 #               the gateway's user only); the configuration names them relative to itself, e.g.
 #               tls: {ca: certs/ca.pem, cert: certs/dryer-gw.pem, key: certs/dryer-gw.key}.
 #               Renewal: run again with the new files (docs/pki.md)
+# --fleet-pub FILE  remote configuration and upgrades: the centre's Ed25519 public key
+#               (`dynamo fleet keygen`), installed as /etc/dynamo/fleet.pub; the gateway
+#               configuration turns them on with a `fleet:` section (docs/fleet.md)
 # --no-start    install and enable the units but start nothing (an SD-card image being
 #               prepared); implied when systemd is not running (a chroot, a container)
 #
@@ -41,6 +44,7 @@ ENV_FILE=""
 ALERTS=""
 SMSD_CONFIG=""
 CERTS=""
+FLEET_PUB=""
 START=1
 
 die() { echo "install.sh: $*" >&2; exit 1; }
@@ -54,6 +58,7 @@ while [ $# -gt 0 ]; do
     --alerts) ALERTS="$2"; shift 2 ;;
     --smsd-config) SMSD_CONFIG="$2"; shift 2 ;;
     --certs) CERTS="$2"; shift 2 ;;
+    --fleet-pub) FLEET_PUB="$2"; shift 2 ;;
     --no-start) START=0; shift ;;
     -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
@@ -70,6 +75,7 @@ fi
 [ -n "$BUNDLE" ] || [ -n "$WHEEL" ] || die "give --bundle DIR or --wheel FILE"
 [ -z "$CONFIG" ] || [ -f "$CONFIG" ] || die "no such configuration: $CONFIG"
 [ -z "$CERTS" ] || [ -d "$CERTS" ] || die "no such certificate folder: $CERTS"
+[ -z "$FLEET_PUB" ] || [ -f "$FLEET_PUB" ] || die "no such public key: $FLEET_PUB"
 if [ -n "$ALERTS" ]; then
   [ -f "$ALERTS" ] || die "no such alert rules file: $ALERTS"
   if [ -z "$SMSD_CONFIG" ] || [ ! -f "$SMSD_CONFIG" ]; then
@@ -171,6 +177,10 @@ if [ -n "$CERTS" ]; then
       install -m 0600 -o "$USER_NAME" -g "$USER_NAME" "$file" "$CONF_DIR/certs/"
     fi
   done
+fi
+if [ -n "$FLEET_PUB" ]; then
+  # A public key: readable by all; only root may replace it (it decides what the Pi runs).
+  install -m 0644 -o root -g root "$FLEET_PUB" "$CONF_DIR/fleet.pub"
 fi
 if [ -n "$CONFIG" ]; then
   # Refuse a bad configuration before replacing a good one.
