@@ -210,6 +210,8 @@ def test_silence_needs_a_reason_and_is_applied(alerting: Alerting, page: Any,
 def test_csrf_roles_and_scope(alerting: Alerting, page: Any, login: Callable[..., None],
                               make_person: Callable[..., Any]) -> None:
     alerting.publish("freezer", "freezer.cabinet_air_temp", -18.0)  # the first alert resolves
+    wait_until(lambda: not any(a.rule_id == "warm" for a in alerting.store.open_alerts()),
+               timeout_s=WAIT_S, what="the first freezer alert resolved")
     alerting.publish("freezer", "freezer.cabinet_air_temp", -8.0)  # a new one fires
     wait_until(lambda: any(a.rule_id == "warm" for a in alerting.store.open_alerts()),
                timeout_s=WAIT_S, what="a new freezer alert")
