@@ -10,13 +10,11 @@ every acknowledgement.
 
 from __future__ import annotations
 
-import asyncio
 import multiprocessing
 import os
 import random
 import secrets
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from gwkit import ModbusTestServer, float_words
+from gwkit import ModbusTestServer, float_words, in_loop_thread
 
 from dynamo.devservices import MosquittoProcess
 from gateway.agent import Gateway
@@ -123,13 +121,8 @@ class Running:
 @contextmanager
 def running(config: GatewayConfig) -> Iterator[Running]:
     """Like gwkit.running, and records each commit's seq and timestamp before the first poll."""
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-    made: list[Running] = []
-    started = threading.Event()
-    failure: list[BaseException] = []
 
-    async def main() -> None:
+    def make() -> Running:
         gateway = Gateway(config=config)
         record = Running(gateway)
         commit = gateway.forwarder.commit
@@ -140,29 +133,10 @@ def running(config: GatewayConfig) -> Iterator[Running]:
             return seq
 
         gateway.forwarder.commit = recording  # type: ignore[method-assign]
-        made.append(record)
-        started.set()
-        await gateway.run(stop=stop)
+        return record
 
-    def thread_main() -> None:
-        try:
-            loop.run_until_complete(main())
-        except BaseException as exc:
-            failure.append(exc)
-            started.set()
-        finally:
-            loop.close()
-
-    thread = threading.Thread(target=thread_main, daemon=True)
-    thread.start()
-    assert started.wait(30) and made, failure
-    try:
-        yield made[0]
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(30)
-        assert not thread.is_alive(), "the gateway did not stop"
-        assert not failure, failure
+    with in_loop_thread(make, lambda record, stop: record.gateway.run(stop=stop)) as record:
+        yield record
 
 
 # Collector processes fork from a server that imported the collector once: a kill every second

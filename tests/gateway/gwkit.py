@@ -12,10 +12,10 @@ import json
 import secrets
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
 import yaml
@@ -29,6 +29,8 @@ from dynamo.devservices import MosquittoProcess, free_port
 from gateway.agent import Gateway
 from telemetry.mqtt import connect, make_client
 from telemetry.site import Broker, GatewayConfig
+
+T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = REPO / "firmware-config" / "templates"
@@ -204,18 +206,20 @@ def meter_device(server: ModbusTestServer, *, device_id: str = "meter", interval
 
 
 @contextmanager
-def running(config: GatewayConfig, **options: Any) -> Iterator[Gateway]:
-    """The gateway in a background thread with its own event loop, stopped on exit."""
+def in_loop_thread(make: Callable[[], T],
+                   run: Callable[[T, asyncio.Event], Awaitable[Any]]) -> Iterator[T]:
+    """`make()` then `run(made, stop)` in a background thread with its own event loop (made
+    inside the loop: pymodbus needs a running one), stopped and checked on exit."""
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
-    made: list[Gateway] = []
+    made: list[T] = []
     started = threading.Event()
     failure: list[BaseException] = []
 
     async def main() -> None:
-        made.append(Gateway(config=config, **options))  # pymodbus needs the running loop
+        made.append(make())
         started.set()
-        await made[0].run(stop=stop)
+        await run(made[0], stop)
 
     def thread_main() -> None:
         try:
@@ -236,3 +240,11 @@ def running(config: GatewayConfig, **options: Any) -> Iterator[Gateway]:
         thread.join(30)
         assert not thread.is_alive(), "the gateway did not stop"
         assert not failure, failure
+
+
+@contextmanager
+def running(config: GatewayConfig, **options: Any) -> Iterator[Gateway]:
+    """The gateway in a background thread with its own event loop, stopped on exit."""
+    with in_loop_thread(lambda: Gateway(config=config, **options),
+                        lambda gateway, stop: gateway.run(stop=stop)) as gateway:
+        yield gateway

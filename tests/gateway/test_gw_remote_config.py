@@ -25,7 +25,14 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from gwkit import ModbusTestServer, Subscriber, float_words, meter_device, write_config
+from gwkit import (
+    ModbusTestServer,
+    Subscriber,
+    float_words,
+    in_loop_thread,
+    meter_device,
+    write_config,
+)
 
 from dynamo.cli import main
 from dynamo.devservices import MosquittoProcess, free_port
@@ -55,38 +62,17 @@ def running_remote(base_file: Path) -> Iterator[tuple[Gateway, RemoteConfig]]:
     base = load_gateway_config(base_file)
     remote = RemoteConfig(base_file=base_file, base=base)
     config = remote.initial()
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-    made: list[Gateway] = []
-    started = threading.Event()
-    failure: list[BaseException] = []
 
-    async def main_() -> None:
+    def make() -> Gateway:
         agent = Gateway(config=config)
         remote.attach(agent)
-        made.append(agent)
-        started.set()
+        return agent
+
+    async def run(agent: Gateway, stop: asyncio.Event) -> None:
         await asyncio.gather(agent.run(stop=stop), remote.run(agent, stop))
 
-    def thread_main() -> None:
-        try:
-            loop.run_until_complete(main_())
-        except BaseException as exc:
-            failure.append(exc)
-            started.set()
-        finally:
-            loop.close()
-
-    thread = threading.Thread(target=thread_main, daemon=True)
-    thread.start()
-    assert started.wait(30) and made, failure
-    try:
-        yield made[0], remote
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(30)
-        assert not thread.is_alive(), "the gateway did not stop"
-        assert not failure, failure
+    with in_loop_thread(make, run) as agent:
+        yield agent, remote
 
 
 def wait_for(what: Callable[[], Any], *, timeout: float = 30.0, message: str = "") -> Any:
