@@ -34,6 +34,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,18 +87,43 @@ class FleetState:
         _write_atomically(path, json.dumps(asdict(self), indent=1).encode())
 
 
-async def next_or_stop(queue: asyncio.Queue[bytes], stop: asyncio.Event) -> bytes | None:
-    """The next payload a subscription queued, or None once `stop` is set."""
-    if stop.is_set():
-        return None
-    getter = asyncio.ensure_future(queue.get())
-    stopper = asyncio.ensure_future(stop.wait())
-    done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    stopper.cancel()
-    if getter not in done:
-        getter.cancel()
-        return None
-    return getter.result()
+class Feed:
+    """Messages on a gateway's fleet topics (retained signed documents), handed one at a time
+    to its event loop: paho calls back from its own thread. Made inside the running loop."""
+
+    def __init__(self, config: GatewayConfig, topics: Sequence[str], name: str) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self._client = make_client(broker=config.broker,
+                                   client_id=f"gw-{config.site}-{config.gateway}-{name}")
+        self._client.on_connect = lambda c, _u, _f, reason, _p: None if reason.is_failure \
+            else c.subscribe([(topic, 1) for topic in topics])
+        self._client.on_message = self._received
+        connect(self._client, config.broker)
+
+    def __enter__(self) -> Feed:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def _received(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        if not self._loop.is_closed() and message.payload:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, bytes(message.payload))
+
+    async def next(self, stop: asyncio.Event) -> bytes | None:
+        """The next payload, or None once `stop` is set."""
+        if stop.is_set():
+            return None
+        getter = asyncio.ensure_future(self._queue.get())
+        stopper = asyncio.ensure_future(stop.wait())
+        done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if getter not in done:
+            getter.cancel()
+            return None
+        return getter.result()
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -137,9 +163,6 @@ class RemoteConfig:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.state = FleetState.load(self.directory / "state.json")
         self.public_key_path = base_file.parent / self.options.public_key
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: mqtt.Client | None = None
         self.applied = asyncio.Event()  # set at each apply, refusal or rollback (for tests)
 
     # -- at start -------------------------------------------------------------------------------
@@ -178,37 +201,17 @@ class RemoteConfig:
 
     async def run(self, agent: Gateway, stop: asyncio.Event) -> None:
         """Follow the config topic until `stop`; apply, refuse, roll back."""
-        self._loop = asyncio.get_running_loop()
         while not agent.running and not stop.is_set():  # reconfigure needs its tasks
             await asyncio.sleep(0.05)
-        self._client = self._subscribe()
-        try:
+        base = self.base
+        with Feed(base, [fleet_config_topic(base.site, base.gateway)], "fleet") as feed:
             if self.state.probation:
                 await self._probation(agent, stop)
-            while (payload := await next_or_stop(self._queue, stop)) is not None:
+            while (payload := await feed.next(stop)) is not None:
                 try:
                     await self.handle(agent, payload, stop)
                 except Exception:  # a bug here must not stop the polling
                     log.exception("pushed configuration: internal error")
-        finally:
-            self._client.disconnect()
-            self._client.loop_stop()
-
-    def _subscribe(self) -> mqtt.Client:
-        config = self.base
-        topic = fleet_config_topic(config.site, config.gateway)
-        client = make_client(broker=config.broker,
-                             client_id=f"gw-{config.site}-{config.gateway}-fleet")
-        client.on_connect = lambda c, _u, _f, reason, _p: \
-            None if reason.is_failure else c.subscribe(topic, qos=1)
-        client.on_message = self._received
-        connect(client, config.broker)
-        return client
-
-    def _received(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
-        loop = self._loop
-        if loop is not None and not loop.is_closed() and message.payload:
-            loop.call_soon_threadsafe(self._queue.put_nowait, bytes(message.payload))
 
     async def handle(self, agent: Gateway, payload: bytes, stop: asyncio.Event) -> None:
         """One envelope: refused (logged, in the status) or applied then watched."""

@@ -48,11 +48,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-
 from gateway import upgrade_guard
 from gateway.agent import Gateway, software_version
-from gateway.remote import next_or_stop
+from gateway.remote import Feed
 from telemetry.bundle_notice import (
     BundleNotice,
     bundle_version,
@@ -61,7 +59,6 @@ from telemetry.bundle_notice import (
     read_manifest,
     verify_notice,
 )
-from telemetry.mqtt import connect, make_client
 from telemetry.payload import UpgradeReport
 from telemetry.signing import SigningError, load_public_key
 from telemetry.site import GatewayConfig
@@ -280,8 +277,6 @@ class Upgrader:
         self.options = options
         self.root = options.root
         self.restart = restart
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
-        self._loop: asyncio.AbstractEventLoop | None = None
         self.root.mkdir(parents=True, exist_ok=True)
 
     # -- status ------------------------------------------------------------------------------
@@ -316,22 +311,19 @@ class Upgrader:
 
     async def run(self, agent: Gateway, stop: asyncio.Event) -> None:
         """Confirm this release if it is on probation, then follow the upgrade topics."""
-        self._loop = asyncio.get_running_loop()
         while not agent.running and not stop.is_set():
             await asyncio.sleep(0.05)
         await self._confirm(agent, stop)
-        client = self._subscribe()
-        try:
-            while (payload := await next_or_stop(self._queue, stop)) is not None:
+        config = self.config
+        topics = [fleet_bundle_topic(config.site), fleet_bundle_topic(config.site, config.gateway)]
+        with Feed(config, topics, "upgrade") as feed:
+            while (payload := await feed.next(stop)) is not None:
                 try:
                     if await self.handle(agent, payload):
                         self.restart()
                         break
                 except Exception:  # a bug here must not stop the polling
                     log.exception("upgrade: internal error")
-        finally:
-            client.disconnect()
-            client.loop_stop()
 
     async def _confirm(self, agent: Gateway, stop: asyncio.Event) -> None:
         """On probation: once online with the new version and a poll read a value, keep this
@@ -354,22 +346,6 @@ class Upgrader:
         self._result(agent, str(pending.get("version")), "done", None)
         with contextlib.suppress(OSError):
             prune(self.root)
-
-    def _subscribe(self) -> mqtt.Client:
-        config = self.config
-        topics = [fleet_bundle_topic(config.site), fleet_bundle_topic(config.site, config.gateway)]
-        client = make_client(broker=config.broker,
-                             client_id=f"gw-{config.site}-{config.gateway}-upgrade")
-        client.on_connect = lambda c, _u, _f, reason, _p: None if reason.is_failure else \
-            c.subscribe([(t, 1) for t in topics])
-        client.on_message = self._received
-        connect(client, config.broker)
-        return client
-
-    def _received(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
-        loop = self._loop
-        if loop is not None and not loop.is_closed() and message.payload:
-            loop.call_soon_threadsafe(self._queue.put_nowait, bytes(message.payload))
 
     async def handle(self, agent: Gateway, payload: bytes) -> bool:
         """One notice: True once a new release is switched to (restart now)."""
