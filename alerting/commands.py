@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from alerting.engine import Engine
-from telemetry.errors import PayloadError
+from telemetry.errors import PayloadError, first_error
 
 log = logging.getLogger(__name__)
 Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
@@ -60,9 +60,7 @@ def decode_command(payload: bytes) -> CommandPayload:
     try:
         return CommandPayload.model_validate_json(payload)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "payload"
-        raise PayloadError(f"{where}: {first['msg']}") from None
+        raise PayloadError(first_error(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from alerting.engine import AlertEvent
-from telemetry.errors import PayloadError
+from telemetry.errors import PayloadError, first_error
 
 Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 
@@ -56,6 +56,4 @@ def decode_event(payload: bytes) -> EventPayload:
     try:
         return EventPayload.model_validate_json(payload)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "payload"
-        raise PayloadError(f"{where}: {first['msg']}") from None
+        raise PayloadError(first_error(exc)) from None

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from alerting.engine import Engine
 from alerting.rules import Notify
+from telemetry.errors import first_error
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1_000_000
@@ -103,9 +104,7 @@ class GrafanaReceiver:
             payload = GrafanaPayload.model_validate_json(read(length))
         except ValidationError as exc:
             self.refused += 1
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "payload"
-            return 400, {"error": f"{where}: {first['msg']}"}
+            return 400, {"error": first_error(exc)}
         alerts = []
         for alert in payload.alerts:
             self._route(alert)

@@ -12,7 +12,7 @@ from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from telemetry.errors import PayloadError
+from telemetry.errors import PayloadError, first_error
 
 SCHEMA_VERSION = 1
 M = TypeVar("M", bound=BaseModel)
@@ -179,6 +179,4 @@ def _decode(model: type[M], payload: bytes) -> M:
     try:
         return model.model_validate_json(payload)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "payload"
-        raise PayloadError(f"{where}: {first['msg']} ({exc.error_count()} error(s))") from None
+        raise PayloadError(f"{first_error(exc)} ({exc.error_count()} error(s))") from None

@@ -27,6 +27,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from telemetry.errors import first_error
+
 M = TypeVar("M", bound=BaseModel)
 
 _DOMAIN = b"dynamo-fleet-config-v1\n"
@@ -149,9 +151,7 @@ def decode_signed(model: type[M], payload: bytes, what: str) -> M:
     try:
         return model.model_validate_json(payload)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "payload"
-        raise SigningError(f"malformed {what}: {where}: {first['msg']}") from None
+        raise SigningError(f"malformed {what}: {first_error(exc)}") from None
 
 
 def decode(payload: bytes) -> Envelope:
