@@ -4,32 +4,17 @@ from __future__ import annotations
 
 import secrets
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 # --import-mode=importlib puts no test folder on sys.path; the gateway tests share helpers.
 sys.path.insert(0, str(Path(__file__).parent))
 
-from gwkit import REPO, ModbusTestServer
+from gwkit import REPO, modbus_server  # noqa: F401  (a fixture, shared with the crash tests)
 
 from dynamo.devservices import MosquittoProcess, generated_acl
-
-
-@pytest.fixture
-def modbus_server() -> Iterator[Callable[..., ModbusTestServer]]:
-    servers: list[ModbusTestServer] = []
-
-    def make(**kwargs: Any) -> ModbusTestServer:
-        server = ModbusTestServer(**kwargs).start()
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.stop()
 
 
 @pytest.fixture

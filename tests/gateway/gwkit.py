@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
+import pytest
 import yaml
 from pymodbus.constants import ExcCodes
 from pymodbus.framer import FramerType
@@ -248,3 +249,19 @@ def running(config: GatewayConfig, **options: Any) -> Iterator[Gateway]:
     with in_loop_thread(lambda: Gateway(config=config, **options),
                         lambda gateway, stop: gateway.run(stop=stop)) as gateway:
         yield gateway
+
+
+@pytest.fixture
+def modbus_server() -> Iterator[Callable[..., ModbusTestServer]]:
+    """Pymodbus servers made on demand (`modbus_server(**kwargs)`), stopped after the test;
+    the gateway and crash tests' conftests take it from here."""
+    servers: list[ModbusTestServer] = []
+
+    def make(**kwargs: Any) -> ModbusTestServer:
+        server = ModbusTestServer(**kwargs).start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
