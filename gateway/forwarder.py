@@ -235,6 +235,10 @@ class Forwarder:
         finally:
             while self._grouping is not None:  # commits still gathering: on disk first
                 await self._grouping
+            if self.publisher.connected.is_set():
+                # A clean stop still hands the broker what the last polls committed (spooled
+                # until acknowledged, as always), rather than leaving it to the next start.
+                await self._send()
             await self._apply()
             await self._run(self.spool.close)
             self._executor.shutdown(wait=True)
