@@ -10,6 +10,7 @@ every acknowledgement.
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import os
 import random
@@ -128,9 +129,16 @@ def running(config: GatewayConfig) -> Iterator[Running]:
         commit = gateway.forwarder.commit
 
         async def recording(**kwargs: Any) -> int:
-            seq = await commit(**kwargs)
-            record.commits[seq] = kwargs["ts"]
-            return seq
+            # Recorded when the commit is done, even if the poll awaiting it is cancelled by a
+            # stop meanwhile: the message is on disk and a clean stop still sends it.
+            task = asyncio.ensure_future(commit(**kwargs))
+
+            def note(done: asyncio.Future[int]) -> None:
+                if not done.cancelled() and done.exception() is None:
+                    record.commits[done.result()] = kwargs["ts"]
+
+            task.add_done_callback(note)
+            return await asyncio.shield(task)
 
         gateway.forwarder.commit = recording  # type: ignore[method-assign]
         return record
