@@ -6,9 +6,12 @@ So, per gateway, the collector keeps
 
 - a **watermark** `upto`: every seq <= upto is stored, or no longer held by the gateway (its
   status's `buffer_floor`: below it everything was acknowledged before, or thinned or dropped
-  by a full spool, so the watermark may pass the holes that thinning leaves);
+  by a full spool, so the watermark may pass the holes that thinning leaves; its status's
+  `buffer_void`: numbers a power cut left unaccounted for, which it holds none of);
 - the **stored intervals** above it: after an outage the gateway sends live messages first and
-  its backlog behind them, so for a while the stored numbers are not contiguous. At most
+  its backlog behind them, so for a while the stored numbers are not contiguous (a void range
+  counts as stored: the gateway has nothing to delete there, and the watermark passes it once
+  everything below is stored). At most
   `max_intervals` are kept, the highest (the newest, which the gateway has not heard of yet);
   a gateway that missed an older one sends those messages again, and InfluxDB's idempotent
   writes absorb it.
@@ -31,7 +34,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -91,6 +94,13 @@ class _State:
                 self.starts.append(start)
                 self.ends.append(end)
         self._absorb()
+
+    def covers(self, first: int, last: int) -> bool:
+        """Whether every number of [first, last] is at or below the watermark or stored."""
+        if last <= self.upto:
+            return True
+        i = bisect_right(self.starts, max(first, self.upto + 1)) - 1
+        return i >= 0 and self.ends[i] >= last  # disjoint, non-adjacent: one holds it all
 
     def raise_to(self, upto: int) -> None:
         if upto <= self.upto:
@@ -164,6 +174,17 @@ class AckTracker:
         """The gateway's spool holds nothing below `floor` (its status's `buffer_floor`)."""
         with self._lock:
             self._states.setdefault((site, gateway), _State()).raise_to(floor - 1)
+
+    def void(self, site: str, gateway: str, first: int, last: int) -> None:
+        """The gateway holds none of [first, last] and will send none (its status's
+        `buffer_void`: numbers a power cut left unaccounted for): settled like stored ones, as
+        one interval whatever its length. Every later status repeats the range: once settled,
+        it changes nothing and publishes nothing."""
+        with self._lock:
+            state = self._states.setdefault((site, gateway), _State())
+            if not state.covers(first, last):
+                state.add_interval(first, last)
+                state.bound(self._max_intervals)
 
     def seed(self, ack: Ack) -> None:
         """One of our retained acks, read back at start: what was stored before the restart."""

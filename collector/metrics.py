@@ -43,6 +43,8 @@ _COUNTERS = {
     "sequence_stale": ("sequence_stale",
                        "Messages below what the sequence tracker remembers (not classified)"),
     "sequence_resets": ("sequence_resets", "Gateways that restarted their numbering"),
+    "sequence_void": ("sequence_void", "Numbers a gateway's power cut left unaccounted for "
+                      "(lost with the cut or never used)"),
 }
 
 

@@ -47,6 +47,8 @@ class Decoded:
     seq: int | None = None  # telemetry only
     ts: int | None = None  # the gateway's timestamp (ms), when the message has one
     floor: int | None = None  # status only: the lowest seq the gateway's spool still holds
+    # status only: [first, last], numbers a power cut left unaccounted for (collector.sequence)
+    void: tuple[int, int] | None = None
     converted: int = 0  # readings converted to their sensor's configured unit (admission)
 
 
@@ -72,7 +74,8 @@ def decode(topic_name: str, payload: bytes, *, received_ms: int,
         if admission is not None:
             admission.check_status(status, now_ms=now)
         return Decoded([status_line(status, received_ms=received_ms)], 1, status.site,
-                       status.gateway, ts=status.ts, floor=status.buffer_floor)
+                       status.gateway, ts=status.ts, floor=status.buffer_floor,
+                       void=status.buffer_void)
     if topic.channel is not Channel.TELEMETRY:
         raise PayloadError(f"the collector does not store the {topic.channel} channel")
     if fast is not None and topic.equipment is not None:
@@ -194,6 +197,7 @@ def status_line(status: Status, *, received_ms: int) -> str:
 
 def sequence_event_line(*, site: str, gateway: str, kind: str, seq: int, count: int,
                         time_ms: int) -> str:
-    """A sequence event (collector.sequence): `count` numbers for a gap or a loss, else 1."""
+    """A sequence event (collector.sequence): `count` numbers for a gap, a loss or a void,
+    else 1."""
     return line(SEQUENCE_EVENTS, {"site": site, "gateway": gateway, "kind": kind},
                 {"seq": seq, "count": count}, time_ms)

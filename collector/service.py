@@ -27,8 +27,8 @@ from collector.admission import Admission, Refused, SiteConfigs
 from collector.deadletters import DeadLetterStore
 from collector.fastpath import FastPath
 from collector.inbox import Inbox
-from collector.points import decode, sequence_event_line, telemetry_seq
-from collector.sequence import SequenceEvent, SequenceTracker
+from collector.points import Decoded, decode, sequence_event_line, telemetry_seq
+from collector.sequence import Observation, SequenceEvent, SequenceTracker
 from collector.writer import Backoff, Writer, WriterStopped
 from telemetry.errors import PayloadError
 from telemetry.influx.client import InfluxClient, InfluxError
@@ -48,9 +48,11 @@ _SEQUENCE_COUNTER = {
     SequenceEvent.RESET: "sequence_resets",
     SequenceEvent.LOST: "sequence_lost",
     SequenceEvent.STALE: "sequence_stale",
+    SequenceEvent.VOID: "sequence_void",
 }
 # How each event moves the number of messages missing (open gaps).
-_MISSING_DELTA = {SequenceEvent.GAP: 1, SequenceEvent.LATE: -1, SequenceEvent.LOST: -1}
+_MISSING_DELTA = {SequenceEvent.GAP: 1, SequenceEvent.LATE: -1, SequenceEvent.LOST: -1,
+                  SequenceEvent.VOID: -1}
 
 
 @dataclass
@@ -69,6 +71,7 @@ class Counters:
     sequence_lost: int = 0  # skipped messages given up (see collector.sequence)
     sequence_stale: int = 0
     sequence_resets: int = 0
+    sequence_void: int = 0  # numbers a gateway's power cut left unaccounted for (its status)
     sequence_missing: int = 0  # a gauge: skipped messages neither arrived nor given up yet
     last_write_ms: int = 0
     lag_ms: int = 0  # at the last write: now − the oldest gateway timestamp of the batch
@@ -325,14 +328,9 @@ class Collector:
             if seen:
                 if self.acks is not None and any(o.kind is SequenceEvent.RESET for o in seen):
                     self.acks.reset(decoded.site, decoded.gateway)
-                deltas = {_SEQUENCE_COUNTER[o.kind]: o.count for o in seen}
-                missing = sum(_MISSING_DELTA.get(o.kind, 0) * o.count for o in seen)
-                self.counters.add(sequence_missing=missing, **deltas)
-                # The event's time is the message's own: a redelivery rewrites the same point.
-                lines = [*lines, *(sequence_event_line(
-                    site=decoded.site, gateway=decoded.gateway, kind=o.kind, seq=o.seq,
-                    count=o.count, time_ms=ts) for o in seen)]
-                points += len(seen)
+                lines, points = self._sequence_events(decoded, seen, ts, lines, points)
+        if decoded.void is not None:
+            lines, points = self._void(decoded, decoded.void, decoded.ts or now_ms, lines, points)
         if self.acks is not None:
             if decoded.seq is not None:
                 epoch = self.acks.epoch(decoded.site, decoded.gateway)
@@ -342,6 +340,40 @@ class Collector:
         self._inbox.put(_Item(lines, points, message.mid, message.qos, self._generation,
                               decoded.ts, (decoded.site, decoded.gateway)
                               if decoded.seq is not None else None, decoded.seq, epoch))
+
+    def _sequence_events(self, decoded: Decoded, seen: list[Observation], ts: int,
+                         lines: list[str], points: int) -> tuple[list[str], int]:
+        """Count what a message or a status revealed and add its `sequence_events` lines."""
+        deltas = {_SEQUENCE_COUNTER[o.kind]: o.count for o in seen}
+        missing = sum(_MISSING_DELTA.get(o.kind, 0) * o.count for o in seen)
+        self.counters.add(sequence_missing=missing, **deltas)
+        # The event's time is the message's own: a redelivery rewrites the same point.
+        return [*lines, *(sequence_event_line(
+            site=decoded.site, gateway=decoded.gateway, kind=o.kind, seq=o.seq,
+            count=o.count, time_ms=ts) for o in seen)], points + len(seen)
+
+    def _void(self, decoded: Decoded, void: tuple[int, int], ts: int, lines: list[str],
+              points: int) -> tuple[list[str], int]:
+        """A status's `buffer_void`: numbers the gateway's power cut left unaccounted for are
+        settled, in its sequence and in its acknowledgement. Every status repeats the range;
+        applying it again changes nothing."""
+        first, last = void
+        if self._sequences is not None:
+            if self._sequences.predates_numbering(site=decoded.site, gateway=decoded.gateway,
+                                                  ts=ts):
+                # Sent before the numbering restarted: its numbers are the old numbering's,
+                # and settling them now could acknowledge new messages never stored.
+                log.warning("ignoring a void range older than the gateway's numbering",
+                            extra={"site": decoded.site, "gateway": decoded.gateway,
+                                   "first": first, "last": last})
+                return lines, points
+            seen = self._sequences.void(site=decoded.site, gateway=decoded.gateway,
+                                        first=first, last=last, ts=ts)
+            if seen:
+                lines, points = self._sequence_events(decoded, seen, ts, lines, points)
+        if self.acks is not None:
+            self.acks.void(decoded.site, decoded.gateway, first, last)
+        return lines, points
 
     def _ack_read_back(self, message: mqtt.MQTTMessage) -> bool:
         """True for one of our own acks (retained, read back at start: `AckTracker.seed`)."""

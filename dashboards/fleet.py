@@ -34,6 +34,8 @@ def fleet_dashboard(site: SiteInfo, lang: Lang) -> Dashboard:
                         where=(query.tag_is("kind", "lost"),))  # a gap a backlog fills is no loss
     repeats = _per_gateway(site, SEQUENCE_EVENTS, f"sum({q('count')})",
                            where=(query.tag_is("kind", "repeat"),))
+    void = _per_gateway(site, SEQUENCE_EVENTS, f"sum({q('count')})",
+                        where=(query.tag_is("kind", "void"),))
     failed = _per_gateway(site, READINGS, f"count({q('reason')})",
                           where=(query.tag_is("quality", "bad"),))
     # The collector serves every site: its status carries no site tag.
@@ -59,6 +61,9 @@ def fleet_dashboard(site: SiteInfo, lang: Lang) -> Dashboard:
                   [Target(gaps, alias="$tag_gateway", sparse=True)], width=12),
             Panel(PanelType.BARS, TITLES["sequence_repeats"](lang),
                   [Target(repeats, alias="$tag_gateway", sparse=True)], width=12),
+            Panel(PanelType.BARS, TITLES["sequence_void"](lang),
+                  [Target(void, alias="$tag_gateway", sparse=True)], width=12,
+                  description=DESCRIPTIONS["sequence_void"](lang)),
             Panel(PanelType.BARS, TITLES["bad_readings"](lang),
                   [Target(failed, alias="$tag_gateway", sparse=True)], width=12),
             Panel(PanelType.BARS, TITLES["dead_letters"](lang),

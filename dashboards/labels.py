@@ -150,6 +150,8 @@ TITLES: dict[str, Label] = {
     "buffer_depth": T("Messages en attente sur la passerelle", "Messages buffered on the gateway"),
     "sequence_gaps": T("Messages perdus (trous de séquence)", "Lost messages (sequence gaps)"),
     "sequence_repeats": T("Messages reçus deux fois", "Messages received twice"),
+    "sequence_void": T("Numéros perdus à une coupure de courant (ou jamais utilisés)",
+                       "Numbers lost at a power cut (or never used)"),
     "devices_ok": T("Appareils qui répondent / appareils interrogés",
                     "Devices answering / devices polled"),
     "readings_rate": T("Lectures reçues par intervalle", "Readings received per interval"),
@@ -245,6 +247,14 @@ DESCRIPTIONS: dict[str, Label] = {
                  "GET …/batches/{id}/indicators?baseline=<name> answers (baseline − actual, "
                  "the batch's scopes 1 and 2). Empty without recorded batches and baselines. "
                  "Never subtracted from the emissions above."),
+    "sequence_void": T("Après une coupure de courant, une passerelle en écriture différée ne sait "
+                       "plus quels numéros elle a utilisés dans la dernière minute : elle les "
+                       "déclare (buffer_void). Chacun est une lecture perdue avec la coupure ou "
+                       "un numéro jamais utilisé ; ils ne sont pas comptés comme perdus.",
+                       "After a power cut a write-behind gateway no longer knows which numbers it "
+                       "used in the last minute: it declares them (buffer_void). Each is a "
+                       "reading lost with the cut or a number never used; they are not counted "
+                       "as lost."),
     "dead_letters": T("Messages mis de côté par le collecteur (invalides ou refusés par "
                       "InfluxDB), d'après l'état qu'il publie toutes les 30 s ; "
                       "`dynamo collector dead-letters list` les détaille.",

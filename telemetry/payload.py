@@ -111,6 +111,11 @@ class Status(_Frozen):
     # Messages in the spool the broker refused (MQTT 5 reason code >= 0x80), by reason
     # ("0x87 Not authorized"): kept, retried, and shown here until delivered.
     buffer_refused: dict[str, int] | None = None
+    # Numbers a power cut left unaccounted for (a write-behind spool, docs/gateway.md "SD-card
+    # writes"): after the cut the gateway resumed its numbering above them and holds none of
+    # them; each was either a reading lost with the cut or a number never used. [first, last],
+    # the last such range, repeated in every status since.
+    buffer_void: tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]] | None = None
     # When the client certificate the gateway connects with stops being valid (docs/pki.md):
     # the central alerting warns 30 days ahead.
     cert_expires_ts: Millis | None = None
@@ -119,6 +124,12 @@ class Status(_Frozen):
     config_version: int | None = Field(default=None, ge=0)
     config_refused: ConfigRefusal | None = None
     upgrade: UpgradeReport | None = None
+
+    @model_validator(mode="after")
+    def _void_ordered(self) -> Status:
+        if self.buffer_void is not None and self.buffer_void[0] > self.buffer_void[1]:
+            raise ValueError("buffer_void: [first, last] with first <= last")
+        return self
 
 
 class Uplink(_Frozen):

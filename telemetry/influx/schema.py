@@ -6,7 +6,7 @@ readings          tags: site, gateway, equipment, device, sensor, unit, quality
 gateway_status    tags: site, gateway
                   fields: online (0/1), buffer_depth, version, config_hash, clock_synced (0/1),
                           devices, devices_ok
-sequence_events   tags: site, gateway, kind (gap, late, lost, repeat, reset, stale)
+sequence_events   tags: site, gateway, kind (gap, late, lost, repeat, reset, stale, void)
                   fields: seq (int), count (int: messages skipped by a gap or given up as
                           lost, else 1)
 

@@ -76,6 +76,54 @@ def test_a_floor_below_the_watermark_changes_nothing() -> None:
     assert _told(tracker) == (2, ())
 
 
+def test_a_void_range_settles_the_watermark_once_everything_below_is_stored() -> None:
+    # Stored 0..100 and 111..120; the cut voided 105..140 (the gateway holds none of them) and
+    # the card still holds 101..104.
+    tracker, _ = _tracker()
+    _store(tracker, *range(101), *range(111, 121))
+    assert _told(tracker) == (100, ((111, 120),))
+    tracker.void(SITE, GW, 105, 140)  # 105..140 settled, merged with 111..120: one interval
+    assert _told(tracker) == (100, ((105, 140),))  # 101..104 not stored: the watermark waits
+    _store(tracker, 101, 102, 103)
+    assert _told(tracker) == (103, ((105, 140),))
+    _store(tracker, 104)  # 104 touches 105: upto = 140
+    assert _told(tracker) == (140, ())
+    _store(tracker, 141)  # R, the first number after the cut
+    assert _told(tracker) == (141, ())
+
+
+def test_a_void_range_repeated_by_every_status_publishes_nothing_new() -> None:
+    tracker, sent = _tracker()
+    _store(tracker, 0, 1, 2)
+    tracker.void(SITE, GW, 10, 20)
+    assert tracker.flush() == 1
+    assert _told(tracker) == (2, ((10, 20),))
+    tracker.void(SITE, GW, 10, 20)  # the next status: the same range
+    tracker.void(SITE, GW, 12, 15)  # inside what is settled
+    assert tracker.flush() == 0 and len(sent) == 1
+    _store(tracker, *range(3, 10))
+    tracker.void(SITE, GW, 10, 20)  # below the watermark now (upto 20)
+    assert tracker.flush() == 1 and _told(tracker) == (20, ())
+
+
+def test_a_long_void_range_is_one_interval() -> None:
+    # 1_000_000 numbers: one interval, not a million; it bridges 5 and 1_000_006.
+    tracker, _ = _tracker()
+    _store(tracker, 0, 1, 2, 3, 4, 5, 1_000_006)
+    tracker.void(SITE, GW, 6, 1_000_005)
+    assert _told(tracker) == (1_000_006, ())
+
+
+def test_a_void_after_a_reset_applies_to_the_new_numbering() -> None:
+    tracker, _ = _tracker()
+    _store(tracker, 0, 1, 2)
+    tracker.reset(SITE, GW)
+    tracker.void(SITE, GW, 3, 5)  # nothing of the new numbering stored yet: upto −1
+    assert _told(tracker) == (-1, ((3, 5),))
+    _store(tracker, 0, 1, 2, epoch=1)  # 2 touches 3: upto = 5
+    assert _told(tracker) == (5, ())
+
+
 def test_only_the_newest_intervals_are_kept() -> None:
     # Stored 10, 12, 14, 16 with a bound of 2 intervals: the two highest stay (14, 16).
     tracker, _ = _tracker(max_intervals=2)

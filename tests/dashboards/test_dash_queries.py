@@ -79,7 +79,7 @@ def _event_lines(now_ms: int) -> list[str]:
                                            "event": event},
                             {"alert_id": i + 1, "title": "test alert", "subject": machine,
                              "detail": "", "value": 1.0}, ts + offset))
-        for kind in ("gap", "lost", "repeat"):
+        for kind in ("gap", "lost", "repeat", "void"):
             out.append(line(SEQUENCE_EVENTS, {"site": "ariege", "gateway": f"{machine}-gw",
                                               "kind": kind}, {"seq": 100 + i, "count": 2}, ts))
     for i in range(3):
@@ -123,7 +123,7 @@ def filled(influxd: InfluxdProcess, mosquitto: MosquittoProcess,
         "DYNAMO_INFLUX_URL": influxd.url, "DYNAMO_INFLUX_DB": database,
         "DYNAMO_SITE_CONFIGS": str(SITES),
         "DYNAMO_API_DATABASE_URL": f"sqlite:///{workdir / 'api.sqlite3'}",
-        "DYNAMO_SPOOL_DIR": str(workdir / "spool"),
+        "DYNAMO_SPOOL_DIR": str(workdir / "spool"), "DYNAMO_RAM_DIR": str(workdir / "ram"),
         **{f"DYNAMO_MQTT_PASSWORD_{m.upper()}_GW": mosquitto.users[f"{m}-gw"] for m in MACHINES},
     }
     processes: list[subprocess.Popen[bytes]] = []
