@@ -95,6 +95,7 @@ def run_demo(*, api_port: int, speed: float, workdir: Path) -> None:
             "DYNAMO_SIM_HOST": "127.0.0.1", "DYNAMO_DRYER_SIM_PORT": str(base),
             "DYNAMO_FREEZER_SIM_PORT": str(base + 1), "DYNAMO_PACKAGING_SIM_PORT": str(base + 2),
             "DYNAMO_SITE_CONFIGS": str(SITES), "DYNAMO_SPOOL_DIR": str(workdir / "spool"),
+            "DYNAMO_RAM_DIR": str(workdir / "ram"),
             "DYNAMO_API_DATABASE_URL": f"sqlite:///{workdir / 'api.sqlite3'}",
             "DYNAMO_API_ALERT_DB": str(workdir / "alerting" / "alerts.sqlite"),
             **{f"DYNAMO_MQTT_PASSWORD_{gw.upper().replace('-', '_')}": users[gw]

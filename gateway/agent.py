@@ -122,6 +122,7 @@ class Gateway:
                       buffer_depth=self.forwarder.depth, buffer_thinned=counters.thinned,
                       buffer_dropped=counters.dropped, buffer_floor=counters.floor,
                       buffer_refused=self.forwarder.refused_by_reason() or None,
+                      buffer_void=counters.void,
                       clock_synced=self.clock_synced,
                       uplink_lost_ts=self._lost_ts(), devices=dict(self.health),
                       cert_expires_ts=self._cert_expires_ts(),

@@ -97,6 +97,9 @@ class Forwarder:
         self._look: tuple[int, int] | None = None  # (epoch, live cursor) at the last look
         self._next_look = time.monotonic() + resend_after_s
         self._stored_max = -1  # the highest seq any acknowledgement covered
+        # Write-behind (gateway/spool.py): what is not acknowledged goes to the card this often.
+        self._flush_every_s = spool.options.write_behind_s / 2
+        self._next_flush = time.monotonic() + self._flush_every_s
         self.replays = 0  # replays for messages the collector never got
         self.stored_upto: int | None = None  # the last end-to-end watermark applied
         self.ignored_acks = 0  # acknowledgements of a numbering that is not this spool's
@@ -222,6 +225,8 @@ class Forwarder:
                         or now - last_apply >= _WAKE_EVERY_S)):
                     await self._apply()  # broker mode: deletions batched, as PUBACKs stream
                     last_apply = now
+                if self._flush_every_s and time.monotonic() >= self._next_flush:
+                    await self._flush()
                 if self.publisher.connected.is_set():
                     await self._send()
                     if self._refused and time.monotonic() >= self._next_retry:
@@ -277,6 +282,17 @@ class Forwarder:
             return spool.counters
 
         self.counters = await self._run(apply)
+
+    async def _flush(self) -> None:
+        """Write-behind: move what the collector has not acknowledged to the card."""
+        self._next_flush = time.monotonic() + self._flush_every_s
+        spool = self.spool
+
+        def flush() -> SpoolCounters:
+            spool.flush()
+            return spool.counters
+
+        self.counters = await self._run(flush)
 
     async def _send(self) -> None:
         epoch = self.publisher.connections

@@ -128,17 +128,24 @@ def _heartbeats(gateway: Gateway) -> Iterator[Metric]:
 
 
 def _oldest_ts_ms(gateway: Gateway) -> int | None:
-    """The oldest spooled message's timestamp, read on a connection of the scrape's own (WAL:
-    readers never wait for the spool's writer)."""
-    try:
-        db = sqlite3.connect(f"file:{gateway.spool.path}?mode=ro", uri=True, timeout=1)
+    """The oldest spooled message's timestamp, read on connections of the scrape's own (WAL:
+    readers never wait for the spool's writer), in the card's file and the RAM one."""
+    spool = gateway.spool
+    oldest: list[tuple[int, int]] = []
+    for path in (spool.path, spool.ram_path):
+        if path is None or not path.exists():
+            continue
         try:
-            row = db.execute("SELECT ts FROM messages ORDER BY seq LIMIT 1").fetchone()
-        finally:
-            db.close()
-    except sqlite3.Error:
-        return None
-    return int(row[0]) if row else None
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
+            try:
+                row = db.execute("SELECT seq, ts FROM messages ORDER BY seq LIMIT 1").fetchone()
+            finally:
+                db.close()
+        except sqlite3.Error:
+            continue
+        if row:
+            oldest.append((int(row[0]), int(row[1])))
+    return min(oldest)[1] if oldest else None
 
 
 def _version() -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from telemetry.shifts import ShiftCalendar
 from telemetry.template import DeviceTemplate, MqttField, RegisterPoint, UnitSymbol
@@ -155,6 +155,23 @@ class SpoolOptions(_Strict):
     synchronous: Literal["full", "normal"] = "full"
     in_flight: int = Field(default=100, ge=1, le=1000,
                            description="messages handed to MQTT and not yet acknowledged")
+    # Write-behind (docs/gateway.md "SD-card writes"): 0 commits every poll cycle to the card
+    # (synced, per `synchronous`); N > 0 commits to a file in `ram_dir` (a tmpfs such as
+    # systemd's RuntimeDirectory, which outlives the process but not a power cut) and moves to
+    # the card only what the collector has not acknowledged within N/2 to N seconds. A crash of
+    # the process loses nothing; a power cut loses at most the last N seconds of readings not
+    # yet stored centrally, and the gateway says which numbers it can no longer account for.
+    write_behind_s: float = Field(default=0, ge=0, le=3600)
+    ram_dir: str = "/run/dynamo-gateway"
+
+    @field_validator("write_behind_s")
+    @classmethod
+    def _write_behind_bound(cls, value: float) -> float:
+        # Below ~10 s the collector's acknowledgement (sent every second or so) would not
+        # arrive before a message is moved to the card: write-behind would save nothing.
+        if 0 < value < 10:
+            raise ValueError("0 (off) or at least 10 seconds")
+        return value
     # end-to-end: a message leaves the spool once the collector says it is stored in InfluxDB
     # (its retained ack); broker: on the broker's PUBACK, for collectors sharing the load
     # ($share), which publish no ack; a broker crash may then lose what it had not saved.

@@ -82,7 +82,7 @@ rules:
     env = {**os.environ, **sims.env(), "DYNAMO_MQTT_HOST": mosquitto.host,
            "DYNAMO_MQTT_PORT": str(mosquitto.port),
            "DYNAMO_MQTT_PASSWORD_FREEZER_GW": users["freezer-gw"],
-           "DYNAMO_SPOOL_DIR": str(work / "spool")}
+           "DYNAMO_SPOOL_DIR": str(work / "spool"), "DYNAMO_RAM_DIR": str(work / "ram")}
     log = (work / "gateway.log").open("wb")
     gateway = subprocess.Popen([sys.executable, "-m", "dynamo", "gateway", "run", "--config",
                                 str(gateway_file)], env=env, stdout=log,

@@ -150,7 +150,7 @@ def gateway_spool(config_file: Path) -> None:
         path = Path(cfg.spool_dir) / "spool.sqlite"
         if not path.exists():
             raise click.ClickException(f"no spool at {path} (the gateway never ran here)")
-        spool = Spool(path=path, options=cfg.spool)
+        spool = Spool(path=path, options=cfg.spool, owner=False)
     except ConfigError as exc:
         raise click.ClickException(f"configuration refused:\n{exc}") from None
     except SpoolError as exc:
@@ -164,6 +164,12 @@ def gateway_spool(config_file: Path) -> None:
                f"(bound {cfg.spool.max_messages})")
     click.echo(f"waiting for the collector's acknowledgement from seq {counters.floor} "
                f"({cfg.spool.acknowledgement})")
+    if spool.ram_path is not None:
+        click.echo(f"write-behind: recent messages in {spool.ram_path}, on the card after "
+                   f"{cfg.spool.write_behind_s:g} s without acknowledgement")
+    if counters.void is not None:
+        click.echo(f"numbers {counters.void[0]}-{counters.void[1]} void since a power cut "
+                   "(acknowledged before it, lost with it, or never used)")
     # Refused: kept in the spool and tried again; an ACL that forbids the topic is the usual cause.
     for reason, count in sorted(refused.items()):
         click.echo(f"refused by the broker, kept: {count} message(s): {reason}")

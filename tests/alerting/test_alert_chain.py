@@ -53,7 +53,7 @@ rules:
     env = {**os.environ, **sims.env(), "DYNAMO_MQTT_HOST": mosquitto.host,
            "DYNAMO_MQTT_PORT": str(mosquitto.port),
            "DYNAMO_MQTT_PASSWORD_FREEZER_GW": mosquitto.users["freezer-gw"],
-           "DYNAMO_SPOOL_DIR": str(tmp_path / "spool")}
+           "DYNAMO_SPOOL_DIR": str(tmp_path / "spool"), "DYNAMO_RAM_DIR": str(tmp_path / "ram")}
     log = (tmp_path / "gateway.log").open("wb")
     gateway = subprocess.Popen([sys.executable, "-m", "dynamo", "gateway", "run", "--config",
                                 str(FREEZER)], env=env, stdout=log, stderr=subprocess.STDOUT)

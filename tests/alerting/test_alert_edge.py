@@ -94,7 +94,7 @@ rules:
 """, encoding="utf-8")
     env = {**os.environ, "DYNAMO_MQTT_HOST": central.host, "DYNAMO_MQTT_PORT": str(central.port),
            "DYNAMO_MQTT_PASSWORD_FREEZER_GW": users["freezer-gw"],
-           "DYNAMO_SPOOL_DIR": str(tmp_path / "spool")}
+           "DYNAMO_SPOOL_DIR": str(tmp_path / "spool"), "DYNAMO_RAM_DIR": str(tmp_path / "ram")}
     central.start()
     local.start()
     sims = run_in_thread(machines=("freezer",), speed=1.0, seed=5)

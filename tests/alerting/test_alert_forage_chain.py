@@ -85,7 +85,7 @@ def test_the_heating_bale_pages_at_each_level(
     env = {**os.environ, **sims.env(), "DYNAMO_MQTT_HOST": mosquitto.host,
            "DYNAMO_MQTT_PORT": str(mosquitto.port),
            "DYNAMO_MQTT_PASSWORD_DRYER_GW": mosquitto.users["dryer-gw"],
-           "DYNAMO_SPOOL_DIR": str(tmp_path / "spool")}
+           "DYNAMO_SPOOL_DIR": str(tmp_path / "spool"), "DYNAMO_RAM_DIR": str(tmp_path / "ram")}
     log = (tmp_path / "gateway.log").open("wb")
     gateway = subprocess.Popen([sys.executable, "-m", "dynamo", "gateway", "run", "--config",
                                 str(site_config)], env=env, stdout=log, stderr=subprocess.STDOUT)

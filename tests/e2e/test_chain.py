@@ -58,6 +58,7 @@ def chain(influxd: InfluxdProcess, mosquitto: MosquittoProcess,
         "DYNAMO_MQTT_HOST": mosquitto.host, "DYNAMO_MQTT_PORT": str(mosquitto.port),
         "DYNAMO_INFLUX_URL": influxd.url, "DYNAMO_INFLUX_DB": database,
         "DYNAMO_SITE_CONFIGS": str(SITES), "DYNAMO_SPOOL_DIR": str(workdir / "spool"),
+        "DYNAMO_RAM_DIR": str(workdir / "ram"),
         **{f"DYNAMO_MQTT_PASSWORD_{m.upper()}_GW": mosquitto.users[f"{m}-gw"]
            for m in MACHINES},
     }

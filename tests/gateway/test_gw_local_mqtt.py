@@ -51,7 +51,9 @@ def test_worked_examples_reach_the_central_broker(
         tmp_path: Path, mosquitto: MosquittoProcess, local_broker: MosquittoProcess,
         monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in {
-        "DYNAMO_SPOOL_DIR": str(tmp_path / "spool"), "DYNAMO_MQTT_HOST": mosquitto.host,
+        "DYNAMO_SPOOL_DIR": str(tmp_path / "spool"),
+        "DYNAMO_RAM_DIR": str(tmp_path / "ram"),
+        "DYNAMO_MQTT_HOST": mosquitto.host,
         "DYNAMO_MQTT_PORT": str(mosquitto.port),
         "DYNAMO_MQTT_PASSWORD": mosquitto.users["test-gw"],
         "DYNAMO_LOCAL_MQTT_HOST": local_broker.host,

@@ -1,0 +1,174 @@
+"""A power cut under write-behind (gateway/spool.py, docs/gateway.md "SD-card writes"), through
+the real chain: gateway → Mosquitto → collector → InfluxDB.
+
+The gateway streams to the collector, then loses the broker and spools; a flush moves the
+oldest unacknowledged messages to the card, the newest stay in RAM; then the power goes: the
+process is killed and its RAM file removed, as a reboot clears the tmpfs. After the restart
+what the card held arrives, no number is used twice, the gateway declares the numbers it can
+no longer account for (`buffer_void`), and the collector settles them as void, not as lost,
+and acknowledges past them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gwkit import (
+    REPO,
+    ModbusTestServer,
+    Subscriber,
+    broker_settings,
+    float_words,
+    meter_device,
+    write_config,
+)
+
+from dynamo.devservices import InfluxdProcess, MosquittoProcess, free_port, wait_until
+from gateway.spool import ram_path
+from telemetry.influx.client import InfluxClient
+from telemetry.site import SpoolOptions
+
+
+def _seqs(path: Path) -> set[int]:
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return {int(row[0]) for row in db.execute("SELECT seq FROM messages")}
+    except sqlite3.OperationalError:  # not created yet
+        return set()
+    finally:
+        db.close()
+
+
+def _reserved(card: Path) -> int:
+    db = sqlite3.connect(f"file:{card}?mode=ro", uri=True)
+    try:
+        return int(db.execute("SELECT value FROM state WHERE key = 'reserved'").fetchone()[0])
+    finally:
+        db.close()
+
+
+def test_a_power_cut_loses_only_the_ram_and_its_numbers_are_void_not_lost(
+        tmp_path: Path, mosquitto: MosquittoProcess, influxd: InfluxdProcess,
+        modbus_server: Callable[..., ModbusTestServer]) -> None:
+    site = f"p{uuid.uuid4().hex[:10]}"
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    meter = modbus_server()
+    meter.set_registers("input", 72, float_words(42.0))
+    meter.set_registers("input", 12, float_words(1500.0))
+    spool_dir = tmp_path / "spool"
+    options = SpoolOptions(write_behind_s=10, ram_dir=str(tmp_path / "ram"))
+    card, ram = spool_dir / "spool.sqlite", ram_path(spool_dir / "spool.sqlite", options)
+    spool = {"spool": options.model_dump(include={"write_behind_s", "ram_dir"})}
+    up = broker_settings(mosquitto, "test-gw")
+    down = up.model_copy(update={"port": free_port()})  # nothing listens there
+    devices = [meter_device(meter, interval=0.1)]
+    online = write_config(tmp_path / "online.yaml", site=site, broker=up, spool_dir=spool_dir,
+                          devices=devices, extra=spool)
+    offline = write_config(tmp_path / "offline.yaml", site=site, broker=down,
+                           spool_dir=spool_dir, devices=devices, extra=spool)
+    subscriber = Subscriber(broker=broker_settings(mosquitto, "collector"),
+                            topic=f"dynamo/v1/{site}/#")
+    wait_until(subscriber.subscribed.is_set, timeout_s=30, what="the subscription")
+    env = {**os.environ, "DYNAMO_MQTT_HOST": mosquitto.host,
+           "DYNAMO_MQTT_PORT": str(mosquitto.port), "DYNAMO_MQTT_USERNAME": "collector",
+           "DYNAMO_MQTT_PASSWORD": mosquitto.users["collector"],
+           "DYNAMO_INFLUX_URL": influxd.url, "DYNAMO_INFLUX_DB": database}
+    logs = tmp_path / "logs"
+    logs.mkdir()
+
+    def spawn(name: str, *args: str) -> subprocess.Popen[bytes]:
+        with (logs / f"{name}.log").open("ab") as log:
+            return subprocess.Popen([sys.executable, "-m", "dynamo", *args], env=env,
+                                    stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+
+    def gateway_log() -> str:
+        return (logs / "gateway.log").read_text()[-3000:]
+
+    collector = spawn("collector", "collector", "run", "--client-id", f"collector-{site}",
+                      "--dead-letters", str(tmp_path / "dead.sqlite"))
+    influx = InfluxClient(url=influxd.url, database=database)
+    try:
+        # 1. Streaming, acknowledged: the collector knows the gateway's numbering.
+        gateway = spawn("gateway", "gateway", "run", "--config", str(online))
+        wait_until(lambda: len(subscriber.telemetry()) >= 10, timeout_s=60,
+                   what="telemetry while online")
+        gateway.send_signal(signal.SIGTERM)
+        assert gateway.wait(timeout=30) == 0, gateway_log()
+        before_cut = {m["seq"] for m in subscriber.telemetry()}
+
+        # 2. The broker is gone: everything spools; a flush (every 5 s) moves what is older
+        #    than the previous one to the card. Then the power goes, with newer ones in RAM.
+        gateway = spawn("gateway", "gateway", "run", "--config", str(offline))
+        wait_until(lambda: bool(_seqs(card) - before_cut), timeout_s=60,
+                   what="a flush of unacknowledged messages to the card")
+        wait_until(lambda: len(_seqs(ram)) >= 5, timeout_s=30, what="newer messages in RAM")
+        assert gateway.poll() is None, gateway_log()
+        gateway.send_signal(signal.SIGKILL)
+        gateway.wait(timeout=15)
+        on_card, in_ram = _seqs(card), _seqs(ram)
+        reserved = _reserved(card)
+        assert on_card and in_ram and max(on_card) < min(in_ram) < reserved
+        for path in ram.parent.iterdir():  # the reboot clears the tmpfs
+            path.unlink()
+
+        # 3. Power back, broker back.
+        gateway = spawn("gateway", "gateway", "run", "--config", str(online))
+        wait_until(lambda: {m["seq"] for m in subscriber.telemetry()} >= on_card
+                   and max(m["seq"] for m in subscriber.telemetry()) > reserved + 5,
+                   timeout_s=60, what="the card's messages and new ones")
+        statuses = [s for s in subscriber.statuses() if s.get("buffer_void")]
+        assert statuses, "no status declared the void numbers"
+        first, last = statuses[-1]["buffer_void"]
+        # Everything the RAM held, and the numbers never used up to the reservation.
+        assert max(on_card) < first <= min(in_ram) and last == reserved - 1
+        received = [m["seq"] for m in subscriber.telemetry()]
+        assert not set(received) & set(range(first, last + 1)), "a void number was sent"
+        assert _no_reuse(subscriber.telemetry()), "a number used for two readings"
+        # The collector: the void numbers settled as void (none lost, none missing), and its
+        # end-to-end acknowledgement passes them.
+        wait_until(lambda: _ack_upto(subscriber, site) > reserved, timeout_s=60,
+                   what="the collector's acknowledgement past the void numbers")
+        events = _sequence_events(influx)
+        # None of them reached the collector (the broker was gone when they were used).
+        assert events.get("void", 0) == last - first + 1, events
+        assert events.get("lost", 0) == 0, events
+        gateway.send_signal(signal.SIGTERM)
+        assert gateway.wait(timeout=30) == 0, gateway_log()
+    finally:
+        subscriber.close()
+        influx.close()
+        collector.send_signal(signal.SIGTERM)
+        try:
+            collector.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            collector.kill()
+
+
+def _no_reuse(telemetry: list[dict[str, Any]]) -> bool:
+    """A number received twice is a redelivery of the same message (same timestamp)."""
+    stamps: dict[int, int] = {}
+    for message in telemetry:
+        if stamps.setdefault(message["seq"], message["ts"]) != message["ts"]:
+            return False
+    return True
+
+
+def _ack_upto(subscriber: Subscriber, site: str) -> int:
+    with subscriber._lock:
+        acks = [m for t, m in subscriber.messages if t == f"dynamo/v1/{site}/ack/test-gw"]
+    return int(acks[-1]["upto"]) if acks else -1
+
+
+def _sequence_events(influx: InfluxClient) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for series in influx.query("SELECT count, kind FROM sequence_events"):
+        for row in series.rows():
+            counts[row["kind"]] = counts.get(row["kind"], 0) + int(row["count"])
+    return counts
