@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
+import signal
+import sqlite3
 import struct
+import subprocess
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -265,3 +270,58 @@ def modbus_server() -> Iterator[Callable[..., ModbusTestServer]]:
     yield make
     for server in servers:
         server.stop()
+
+
+def spooled_seqs(path: Path) -> list[int]:
+    """The sequence numbers a spool file (the card's, or a write-behind RAM one) holds, read on
+    a connection of the test's own; none while the file or its table does not exist yet."""
+    if not path.exists():
+        return []
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return [int(row[0]) for row in db.execute("SELECT seq FROM messages ORDER BY seq")]
+    except sqlite3.OperationalError:  # created, not yet given its tables
+        return []
+    finally:
+        db.close()
+
+
+class Chain:
+    """`python -m dynamo …` processes against the test's broker and influxd (the collector
+    writing to `database`), each logging to `logs/{name}.log`."""
+
+    def __init__(self, tmp_path: Path, *, mosquitto: MosquittoProcess, influx_url: str,
+                 database: str) -> None:
+        self.env = {**os.environ, "DYNAMO_MQTT_HOST": mosquitto.host,
+                    "DYNAMO_MQTT_PORT": str(mosquitto.port), "DYNAMO_MQTT_USERNAME": "collector",
+                    "DYNAMO_MQTT_PASSWORD": mosquitto.users["collector"],
+                    "DYNAMO_INFLUX_URL": influx_url, "DYNAMO_INFLUX_DB": database}
+        self.logs = tmp_path / "logs"
+        self.logs.mkdir(exist_ok=True)
+        self._dead_letters = tmp_path / "dead.sqlite"
+
+    def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        with (self.logs / f"{name}.log").open("ab") as log:
+            return subprocess.Popen([sys.executable, "-m", "dynamo", *args], env=self.env,
+                                    stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+
+    def collector(self, site: str) -> subprocess.Popen[bytes]:
+        return self.spawn("collector", "collector", "run", "--client-id", f"collector-{site}",
+                          "--dead-letters", str(self._dead_letters))
+
+    def gateway(self, config: Path) -> subprocess.Popen[bytes]:
+        return self.spawn("gateway", "gateway", "run", "--config", str(config))
+
+    def log(self, name: str) -> str:
+        """The end of a process's log, for an assertion's message."""
+        return (self.logs / f"{name}.log").read_text()[-3000:]
+
+    @staticmethod
+    def stop(process: subprocess.Popen[bytes]) -> None:
+        """SIGTERM, and SIGKILL if it has not stopped within 30 s."""
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

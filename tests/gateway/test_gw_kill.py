@@ -5,17 +5,15 @@ card, and with write-behind (a RAM file, which outlives the process: gateway/spo
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from gwkit import (
-    REPO,
+    Chain,
     ModbusTestServer,
     Subscriber,
     broker_settings,
@@ -54,39 +52,30 @@ def test_kill_9_while_streaming_loses_nothing_and_duplicates_nothing(
                             topic=f"dynamo/v1/{site}/#")
     # Before any gateway starts: what the broker receives before the subscription is nobody's.
     wait_until(subscriber.subscribed.is_set, timeout_s=30, what="the subscription")
-    env = {**os.environ, "DYNAMO_MQTT_HOST": mosquitto.host,
-           "DYNAMO_MQTT_PORT": str(mosquitto.port), "DYNAMO_MQTT_USERNAME": "collector",
-           "DYNAMO_MQTT_PASSWORD": mosquitto.users["collector"],
-           "DYNAMO_INFLUX_URL": influxd.url, "DYNAMO_INFLUX_DB": database}
-    logs = tmp_path / "logs"
-    logs.mkdir()
-
-    def spawn(name: str, *args: str) -> subprocess.Popen[bytes]:
-        with (logs / f"{name}.log").open("ab") as log:
-            return subprocess.Popen([sys.executable, "-m", "dynamo", *args], env=env,
-                                    stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-
-    collector = spawn("collector", "collector", "run", "--client-id", f"collector-{site}",
-                      "--dead-letters", str(tmp_path / "dead.sqlite"))
+    chain = Chain(tmp_path, mosquitto=mosquitto, influx_url=influxd.url, database=database)
+    collector = chain.collector(site)
     influx = InfluxClient(url=influxd.url, database=database)
     try:
         for round_, after_s in enumerate(KILL_AFTER_S):
             before = len(subscriber.telemetry())
-            gateway = spawn("gateway", "gateway", "run", "--config", str(config))
+            gateway = chain.gateway(config)
             if round_ % 2:  # every other round, make sure it streamed before the kill
                 wait_until(lambda b=before: len(subscriber.telemetry()) > b + 3,
                            timeout_s=60, what=f"telemetry in round {round_}")
             with contextlib.suppress(subprocess.TimeoutExpired):
                 gateway.wait(timeout=after_s)
-            assert gateway.poll() is None, (logs / "gateway.log").read_text()[-3000:]
+            assert gateway.poll() is None, chain.log("gateway")
             gateway.send_signal(signal.SIGKILL)
             gateway.wait(timeout=15)
-        # A last, clean run forwards what the killed ones left in the spool.
-        gateway = spawn("gateway", "gateway", "run", "--config", str(config))
-        wait_until(lambda: len(subscriber.telemetry()) > 0 and _depth(spool_dir, options) == 0,
-                   timeout_s=60, what="the spool to drain")
+        # A last, clean run forwards what the killed ones left in the spool. It must be
+        # running (new polls arriving) before the SIGTERM: a spool the last kill left empty
+        # would otherwise let the signal land during the start, before its handler exists.
+        before = len(subscriber.telemetry())
+        gateway = chain.gateway(config)
+        wait_until(lambda: len(subscriber.telemetry()) > before + 3
+                   and _depth(spool_dir, options) == 0, timeout_s=60, what="the spool to drain")
         gateway.send_signal(signal.SIGTERM)
-        assert gateway.wait(timeout=30) == 0, (logs / "gateway.log").read_text()[-3000:]
+        assert gateway.wait(timeout=30) == 0, chain.log("gateway")
 
         spool = Spool(path=spool_dir / "spool.sqlite", options=options)
         assert spool.void is None  # killed, never powered off: every number accounted for
@@ -115,11 +104,7 @@ def test_kill_9_while_streaming_loses_nothing_and_duplicates_nothing(
     finally:
         subscriber.close()
         influx.close()
-        collector.send_signal(signal.SIGTERM)
-        try:
-            collector.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            collector.kill()
+        chain.stop(collector)
 
 
 def _depth(spool_dir: Path, options: SpoolOptions) -> int:

@@ -10,23 +10,21 @@ and acknowledges past them."""
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from gwkit import (
-    REPO,
+    Chain,
     ModbusTestServer,
     Subscriber,
     broker_settings,
     float_words,
     meter_device,
+    spooled_seqs,
     write_config,
 )
 
@@ -34,16 +32,6 @@ from dynamo.devservices import InfluxdProcess, MosquittoProcess, free_port, wait
 from gateway.spool import ram_path
 from telemetry.influx.client import InfluxClient
 from telemetry.site import SpoolOptions
-
-
-def _seqs(path: Path) -> set[int]:
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return {int(row[0]) for row in db.execute("SELECT seq FROM messages")}
-    except sqlite3.OperationalError:  # not created yet
-        return set()
-    finally:
-        db.close()
 
 
 def _reserved(card: Path) -> int:
@@ -76,50 +64,36 @@ def test_a_power_cut_loses_only_the_ram_and_its_numbers_are_void_not_lost(
     subscriber = Subscriber(broker=broker_settings(mosquitto, "collector"),
                             topic=f"dynamo/v1/{site}/#")
     wait_until(subscriber.subscribed.is_set, timeout_s=30, what="the subscription")
-    env = {**os.environ, "DYNAMO_MQTT_HOST": mosquitto.host,
-           "DYNAMO_MQTT_PORT": str(mosquitto.port), "DYNAMO_MQTT_USERNAME": "collector",
-           "DYNAMO_MQTT_PASSWORD": mosquitto.users["collector"],
-           "DYNAMO_INFLUX_URL": influxd.url, "DYNAMO_INFLUX_DB": database}
-    logs = tmp_path / "logs"
-    logs.mkdir()
-
-    def spawn(name: str, *args: str) -> subprocess.Popen[bytes]:
-        with (logs / f"{name}.log").open("ab") as log:
-            return subprocess.Popen([sys.executable, "-m", "dynamo", *args], env=env,
-                                    stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-
-    def gateway_log() -> str:
-        return (logs / "gateway.log").read_text()[-3000:]
-
-    collector = spawn("collector", "collector", "run", "--client-id", f"collector-{site}",
-                      "--dead-letters", str(tmp_path / "dead.sqlite"))
+    chain = Chain(tmp_path, mosquitto=mosquitto, influx_url=influxd.url, database=database)
+    collector = chain.collector(site)
     influx = InfluxClient(url=influxd.url, database=database)
     try:
         # 1. Streaming, acknowledged: the collector knows the gateway's numbering.
-        gateway = spawn("gateway", "gateway", "run", "--config", str(online))
+        gateway = chain.gateway(online)
         wait_until(lambda: len(subscriber.telemetry()) >= 10, timeout_s=60,
                    what="telemetry while online")
         gateway.send_signal(signal.SIGTERM)
-        assert gateway.wait(timeout=30) == 0, gateway_log()
+        assert gateway.wait(timeout=30) == 0, chain.log("gateway")
         before_cut = {m["seq"] for m in subscriber.telemetry()}
 
         # 2. The broker is gone: everything spools; a flush (every 5 s) moves what is older
         #    than the previous one to the card. Then the power goes, with newer ones in RAM.
-        gateway = spawn("gateway", "gateway", "run", "--config", str(offline))
-        wait_until(lambda: bool(_seqs(card) - before_cut), timeout_s=60,
+        gateway = chain.gateway(offline)
+        wait_until(lambda: bool(set(spooled_seqs(card)) - before_cut), timeout_s=60,
                    what="a flush of unacknowledged messages to the card")
-        wait_until(lambda: len(_seqs(ram)) >= 5, timeout_s=30, what="newer messages in RAM")
-        assert gateway.poll() is None, gateway_log()
+        wait_until(lambda: len(spooled_seqs(ram)) >= 5, timeout_s=30,
+                   what="newer messages in RAM")
+        assert gateway.poll() is None, chain.log("gateway")
         gateway.send_signal(signal.SIGKILL)
         gateway.wait(timeout=15)
-        on_card, in_ram = _seqs(card), _seqs(ram)
+        on_card, in_ram = set(spooled_seqs(card)), set(spooled_seqs(ram))
         reserved = _reserved(card)
         assert on_card and in_ram and max(on_card) < min(in_ram) < reserved
         for path in ram.parent.iterdir():  # the reboot clears the tmpfs
             path.unlink()
 
         # 3. Power back, broker back.
-        gateway = spawn("gateway", "gateway", "run", "--config", str(online))
+        gateway = chain.gateway(online)
         wait_until(lambda: {m["seq"] for m in subscriber.telemetry()} >= on_card
                    and max(m["seq"] for m in subscriber.telemetry()) > reserved + 5,
                    timeout_s=60, what="the card's messages and new ones")
@@ -140,15 +114,11 @@ def test_a_power_cut_loses_only_the_ram_and_its_numbers_are_void_not_lost(
         assert events.get("void", 0) == last - first + 1, events
         assert events.get("lost", 0) == 0, events
         gateway.send_signal(signal.SIGTERM)
-        assert gateway.wait(timeout=30) == 0, gateway_log()
+        assert gateway.wait(timeout=30) == 0, chain.log("gateway")
     finally:
         subscriber.close()
         influx.close()
-        collector.send_signal(signal.SIGTERM)
-        try:
-            collector.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            collector.kill()
+        chain.stop(collector)
 
 
 def _no_reuse(telemetry: list[dict[str, Any]]) -> bool:

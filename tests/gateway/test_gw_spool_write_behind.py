@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gwkit import spooled_seqs
 
 from gateway.spool import _RESERVE, Append, Spool, ram_path
 from telemetry.site import SpoolOptions
@@ -44,14 +45,6 @@ def _options(ram_dir: Path, **extra: object) -> SpoolOptions:
     return SpoolOptions.model_validate({"write_behind_s": 60, "ram_dir": str(ram_dir), **extra})
 
 
-def _card_seqs(card: Path) -> list[int]:
-    db = sqlite3.connect(f"file:{card}?mode=ro", uri=True)
-    try:
-        return [int(row[0]) for row in db.execute("SELECT seq FROM messages ORDER BY seq")]
-    finally:
-        db.close()
-
-
 def _card_state(card: Path) -> dict[str, int]:
     db = sqlite3.connect(f"file:{card}?mode=ro", uri=True)
     try:
@@ -73,7 +66,7 @@ def test_acknowledged_messages_never_reach_the_card(tmp_path: Path, ram_dir: Pat
         spool.remove_acked(upto=seqs[-1])
         spool.flush()
     assert spool.next_seq == 30 and spool.depth == 0
-    assert _card_seqs(card) == []
+    assert spooled_seqs(card) == []
     # One commit reached the card: the reservation of numbers, at the first append
     # (0 + 3 + _RESERVE); none of the thirty messages did.
     state = _card_state(card)
@@ -91,9 +84,9 @@ def test_unacknowledged_messages_move_to_the_card_one_flush_later(tmp_path: Path
     spool.append_many([_message(i) for i in range(3, 5)])  # 3, 4
     spool.remove_acked(upto=0)  # 0 acknowledged in time: never on the card
     assert spool.flush() == 2  # 1 and 2 are older than the previous flush and still held
-    assert _card_seqs(card) == [1, 2]
+    assert spooled_seqs(card) == [1, 2]
     assert spool.flush() == 2  # then 3 and 4
-    assert _card_seqs(card) == [1, 2, 3, 4]
+    assert spooled_seqs(card) == [1, 2, 3, 4]
     # Read as one spool, whichever file holds what.
     spool.append_many([_message(5)])  # 5, in RAM
     assert [m.seq for m in spool.read(start=0, end=None, limit=10)] == [1, 2, 3, 4, 5]
@@ -102,7 +95,7 @@ def test_unacknowledged_messages_move_to_the_card_one_flush_later(tmp_path: Path
     assert spool.counters.depth == 5 and spool.counters.floor == 1
     spool.remove_acked(upto=4)
     assert spool.counters.depth == 1 and spool.counters.floor == 5
-    assert _card_seqs(card) == []
+    assert spooled_seqs(card) == []
     spool.close()
 
 
@@ -130,7 +123,7 @@ def test_a_killed_process_loses_nothing(tmp_path: Path, ram_dir: Path) -> None:
     _run_and_kill(card, ram_dir, cycles=5, flush_after=2)
     # Cycles 0-4: seqs 0-14. The flush after cycle 1 set the mark at 6; the one after
     # cycle 2 moved 0-5 to the card; 6-14 were in RAM only when the process was killed.
-    assert _card_seqs(card) == list(range(6))
+    assert spooled_seqs(card) == list(range(6))
     spool = Spool(path=card, options=_options(ram_dir))
     assert [m.seq for m in spool.read(start=0, end=None, limit=100)] == list(range(15))
     assert spool.next_seq == 15 and spool.void is None
@@ -165,7 +158,7 @@ def test_a_clean_stop_moves_everything_to_the_card_and_leaves_no_void(
     spool.append_many([_message(i) for i in range(4)])
     spool.remove_acked(upto=1)
     spool.close()
-    assert _card_seqs(card) == [2, 3]
+    assert spooled_seqs(card) == [2, 3]
     assert _card_state(card)["reserved"] == 4  # the exact next number: no void at a reboot
     ram_path(card, _options(ram_dir)).unlink()  # a reboot clears the tmpfs
     reopened = Spool(path=card, options=_options(ram_dir))
@@ -229,7 +222,7 @@ def test_a_full_spool_thins_on_the_card(tmp_path: Path, ram_dir: Path) -> None:
     assert spool.depth <= 100 and spool.thinned > 0
     held = [m.seq for m in spool.read(start=0, end=None, limit=1000)]
     assert len(held) == spool.depth
-    assert set(_card_seqs(card)) <= set(held) and 0 in held  # the oldest kept, thinned after
+    assert set(spooled_seqs(card)) <= set(held) and 0 in held  # the oldest kept, thinned after
     spool.close()
 
 
