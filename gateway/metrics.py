@@ -8,7 +8,6 @@ each scrape, so a scrape never waits on the event loop.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -75,7 +74,7 @@ class _State(_PrometheusCollector):
         yield GaugeMetricFamily(f"{_PREFIX}_spool_messages",
                                 "Messages in the spool, not yet acknowledged",
                                 value=gw.forwarder.depth)
-        oldest = _oldest_ts_ms(gw)
+        oldest = counters.oldest_ts
         yield GaugeMetricFamily(f"{_PREFIX}_spool_oldest_age_seconds",
                                 "Age of the oldest message in the spool (0: empty)",
                                 value=max(0.0, time.time() - oldest / 1000) if oldest else 0.0)
@@ -87,6 +86,10 @@ class _State(_PrometheusCollector):
                                   value=counters.thinned)
         yield CounterMetricFamily(f"{_PREFIX}_spool_dropped",
                                   "Messages dropped at the spool's bound", value=counters.dropped)
+        void = counters.void
+        yield GaugeMetricFamily(f"{_PREFIX}_spool_void_numbers",
+                                "Numbers the last power cut left unaccounted for (write-behind; "
+                                "0: none)", value=0 if void is None else void[1] - void[0] + 1)
         yield CounterMetricFamily(f"{_PREFIX}_restamped",
                                   "Spooled messages re-stamped when the clock was set",
                                   value=gw.restamped)
@@ -125,27 +128,6 @@ def _heartbeats(gateway: Gateway) -> Iterator[Metric]:
     if forwarder is not None:
         loop.add_metric([], forwarder)
     yield loop
-
-
-def _oldest_ts_ms(gateway: Gateway) -> int | None:
-    """The oldest spooled message's timestamp, read on connections of the scrape's own (WAL:
-    readers never wait for the spool's writer), in the card's file and the RAM one."""
-    spool = gateway.spool
-    oldest: list[tuple[int, int]] = []
-    for path in (spool.path, spool.ram_path):
-        if path is None or not path.exists():
-            continue
-        try:
-            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
-            try:
-                row = db.execute("SELECT seq, ts FROM messages ORDER BY seq LIMIT 1").fetchone()
-            finally:
-                db.close()
-        except sqlite3.Error:
-            continue
-        if row:
-            oldest.append((int(row[0]), int(row[1])))
-    return min(oldest)[1] if oldest else None
 
 
 def _version() -> str:

@@ -46,9 +46,15 @@ RAM held and was not acknowledged: at most the last `write_behind_s` seconds of 
 Then the exact last number used is lost too. So that no number is ever used twice, the card holds
 a *reservation*: the numbering may run up to `reserved` without writing the card, and a synced
 commit pushes it `_RESERVE` further before it is reached. After a power cut (the RAM file is
-gone, or unreadable) numbering resumes at `reserved`, and the numbers from the last flush's mark
+gone, or unreadable) numbering resumes at `reserved`, and the numbers from the card's next one
 to `reserved - 1`, which the gateway can no longer account for (each was acknowledged, lost with
 the cut, or never used), are announced as `void` in the gateway's status (collector.sequence).
+
+With write-behind the card's file is opened in SQLite's exclusive locking mode: its WAL index
+then lives in the process's memory instead of the `-shm` file, whose memory-mapped pages were
+written back to the card at every flush, more than the flush's own WAL frames (measured:
+docs/gateway.md). Only the gateway reads the file while it runs: `dynamo gateway spool` asks
+its metrics then (the RAM file stays readable).
 
 When the spool reaches its bound (`SpoolOptions.max_messages`), it keeps every device's data
 but thins the oldest half: one message per device per minute, then per ten minutes, then per
@@ -96,6 +102,10 @@ class SpoolError(Exception):
     """The spool file cannot be opened or written (disk full, read-only, corrupt)."""
 
 
+class SpoolBusy(SpoolError):
+    """Another process holds the spool file: a running gateway, with write-behind."""
+
+
 @dataclass(frozen=True, slots=True)
 class SpooledMessage:
     seq: int
@@ -112,6 +122,7 @@ class SpoolCounters:
     floor: int = 0  # the lowest seq held (next_seq when empty): everything below is gone
     # Write-behind: the numbers the last power cut left unaccounted for, [first, last]
     void: tuple[int, int] | None = None
+    oldest_ts: int | None = None  # the timestamp (ms) of the oldest message held
 
 
 class Spool:
@@ -129,12 +140,17 @@ class Spool:
         self.owner = owner
         self.ram_path = ram_path(path, self.options) if self.options.write_behind_s else None
         self.void: tuple[int, int] | None = None
+        self._oldest_ts: int | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             # Autocommit mode: every transaction below is explicit.
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                                       uri=not owner)  # the RAM file read-only: a URI
+                                       uri=not owner,  # the RAM file read-only: a URI
+                                       timeout=5.0 if owner else 1.0)
             self._db.execute(f"PRAGMA page_size={_PAGE_SIZE}")  # new files only
+            if self.ram_path is not None and owner:
+                # Before the first access in WAL mode: no -shm file (see the docstring).
+                self._db.execute("PRAGMA main.locking_mode=EXCLUSIVE")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={self.options.synchronous.upper()}")
             self._db.executescript(_SCHEMA.format(schema="main"))
@@ -147,6 +163,8 @@ class Spool:
             last = max((self._max_seq(schema) for schema in self._schemas), default=-1)
             self.depth = sum(self._count(schema) for schema in self._schemas)
         except (sqlite3.Error, OSError) as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise SpoolBusy(f"spool {path}: held by a running gateway ({exc})") from exc
             raise SpoolError(f"spool {path}: {exc}") from exc
         self.next_seq = max(int(card.get("next_seq", 0)), int(ram.get("next_seq", 0)), last + 1)
         self.reserved = int(card.get("reserved", self.next_seq))
@@ -157,7 +175,7 @@ class Spool:
         self.floor = self._lowest()
         self._mark = self.next_seq  # write-behind: what the next flush moves is below this
         if fresh and owner and self.reserved > self.next_seq:
-            self._resume_after_power_cut(int(card.get("mark", 0)))
+            self._resume_after_power_cut()
 
     @property
     def _schemas(self) -> tuple[str, ...]:
@@ -235,11 +253,12 @@ class Spool:
                              " (SELECT seq FROM main.messages)")
         return fresh
 
-    def _resume_after_power_cut(self, mark: int) -> None:
+    def _resume_after_power_cut(self) -> None:
         """The RAM file is gone and the last numbers used with it: resume at the reservation,
-        and say which numbers are now void (see the module's docstring)."""
-        first = max(mark, self.next_seq)
-        self.void = (first, self.reserved - 1)
+        and say which numbers are now void (see the module's docstring). From the card's next
+        number: below it, everything is on the card or was acknowledged; above, some numbers
+        may have been acknowledged too, which the collector has and leaves alone."""
+        self.void = (self.next_seq, self.reserved - 1)
         log.warning("spool %s: the RAM file is gone (a power cut?): numbering resumes at %d; "
                     "numbers %d-%d are void (acknowledged, lost with the cut, or never used)",
                     self.path, self.reserved, *self.void)
@@ -248,7 +267,7 @@ class Spool:
             with self._transaction():
                 self._set("void_first", self.void[0], schema="main")
                 self._set("void_last", self.void[1], schema="main")
-                self._set("mark", self.next_seq, schema="main")
+                self._set("next_seq", self.reserved, schema="main")
                 self._set("next_seq", self.next_seq, schema="recent")
         except sqlite3.Error as exc:
             raise SpoolError(f"spool {self.path}: cannot resume after a power cut: {exc}") from exc
@@ -264,13 +283,18 @@ class Spool:
     @property
     def counters(self) -> SpoolCounters:
         return SpoolCounters(self.depth, self.next_seq, self.thinned, self.dropped, self.floor,
-                             self.void)
+                             self.void, self._oldest_ts)
 
     def _lowest(self) -> int:
-        lowest = [self._db.execute(f"SELECT min(seq) FROM {schema}.messages").fetchone()[0]
-                  for schema in self._schemas]
-        held = [int(seq) for seq in lowest if seq is not None]
-        return min(held) if held else self.next_seq
+        """The lowest seq held (the next one when empty); notes the oldest message's time."""
+        oldest = [row for schema in self._schemas for row in self._db.execute(
+            f"SELECT seq, ts FROM {schema}.messages ORDER BY seq LIMIT 1")]
+        if not oldest:
+            self._oldest_ts = None
+            return self.next_seq
+        seq, ts = min(oldest)
+        self._oldest_ts = int(ts)
+        return int(seq)
 
     def append(self, *, topic: str, device: str, ts: int, encode: Callable[[int], bytes],
                mono_ms: int | None = None) -> int:
@@ -305,7 +329,7 @@ class Spool:
                              f"-{first + len(rows) - 1}: {exc}") from exc
         self.next_seq = first + len(rows)
         if self.depth == 0:
-            self.floor = first
+            self.floor, self._oldest_ts = first, rows[0][2]
         self.depth += len(rows)
         if self.depth > self.options.max_messages:
             self._shrink()
@@ -313,17 +337,10 @@ class Spool:
 
     def _reserve(self, upto: int) -> None:
         """Write-behind: let the numbering run to `upto + _RESERVE` (a synced commit on the
-        card, with the flush mark: everything below it is on the card or acknowledged)."""
+        card)."""
         with self._transaction():
             self._set("reserved", upto + _RESERVE, schema="main")
-            self._set("mark", self._mark_saved(), schema="main")
         self.reserved = upto + _RESERVE
-
-    def _mark_saved(self) -> int:
-        """The lowest number that may be in RAM only (everything below is on the card or
-        acknowledged): the RAM file's lowest, or the next number when it is empty."""
-        lowest = self._db.execute("SELECT min(seq) FROM recent.messages").fetchone()[0]
-        return self.next_seq if lowest is None else int(lowest)
 
     def flush(self, *, everything: bool = False) -> int:
         """Write-behind: move to the card the messages still held that were committed before
@@ -341,8 +358,6 @@ class Spool:
                     self._db.execute(f"INSERT OR REPLACE INTO main.messages ({_COLUMNS})"
                                      f" SELECT {_COLUMNS} FROM recent.messages WHERE seq < ?",
                                      (mark,))
-                    self._set("mark", mark if everything else self._mark_after(mark),
-                              schema="main")
                     if everything:
                         self._set("next_seq", self.next_seq, schema="main")
                         self._set("reserved", self.next_seq, schema="main")
@@ -355,12 +370,6 @@ class Spool:
             self.reserved = self.next_seq
         self._mark = self.next_seq
         return moving
-
-    def _mark_after(self, mark: int) -> int:
-        """The flush mark once the messages below `mark` are on the card."""
-        lowest = self._db.execute("SELECT min(seq) FROM recent.messages WHERE seq >= ?",
-                                  (mark,)).fetchone()[0]
-        return self.next_seq if lowest is None else int(lowest)
 
     def get(self, seqs: Iterable[int]) -> list[SpooledMessage]:
         """The messages among `seqs` still held, in sequence order."""

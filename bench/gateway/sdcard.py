@@ -1,9 +1,12 @@
 """The gateway's SD-card writes: bytes written per hour, beside the readings' own size.
 
-    .venv/bin/python bench/gateway/sdcard.py [--interval 10] [--minutes 5] [--real-hour]
+    .venv/bin/python bench/gateway/sdcard.py [--spool both|synced|write-behind]
+        [--write-behind-s 120] [--interval 10] [--minutes 5] [--real-hour]
 
 A real `python -m dynamo gateway run` polls three devices of the freezer simulator (energy
-meter, compressor meter, refrigeration controller) and is measured in two cases:
+meter, compressor meter, refrigeration controller), with each spool mode (every cycle synced to
+the card; write-behind: a RAM file on a tmpfs first, the card only for what is not acknowledged
+in time, as the Ariège configurations do) in two cases:
 
 - **acknowledged**: a real Mosquitto and a real collector (writing to a real influxd) that
   acknowledges end to end, so messages leave the spool as they are stored (the normal case);
@@ -14,8 +17,9 @@ the creation of the spool file are not):
 
 - `write_bytes`: the kernel's count of the gateway process's writes to storage
   (/proc/PID/io): every 4 KiB page of the page cache it dirtied, i.e. what goes to the card,
-  including the SQLite `-shm` file it writes through a memory map. The file system's own
-  journal (ext4's jbd2, a kernel thread) is not in it.
+  including the SQLite `-shm` file it writes through a memory map (synced mode). The file
+  system's own journal (ext4's jbd2, a kernel thread) is not in it, nor the RAM file (tmpfs:
+  nothing goes to storage).
 - syscalls (strace, when available): the bytes passed to write/pwrite per file and the number of
   fsync/fdatasync: what SQLite asked for, before the page rounding above.
 - file growth: the size of each file of the spool directory at the start and end of the window.
@@ -25,7 +29,7 @@ the creation of the spool file are not):
 - readings: the JSON payloads the gateway produced in the window (at a subscriber when
   acknowledged, in the spool when the broker is down): the raw size of the data.
 
-The default run polls at the real 10 s interval for 5 minutes per case (30 cycles, ~12 minutes
+The default run polls at the real 10 s interval for 5 minutes per case (30 cycles, ~25 minutes
 in all) and scales the cost per poll cycle to an hour (360 cycles). `--interval 1` compresses
 (many more messages in the same time: the cost per message), but under-counts what depends on
 time rather than on commits: the kernel writes a dirty page back once it is ~30 s old, so the
@@ -95,7 +99,7 @@ class Window:
 
 
 def gateway_config(path: Path, *, port: int, sim_port: int, password: str, spool: Path,
-                   interval: float) -> Path:
+                   interval: float, write_behind_s: float, ram_dir: Path) -> Path:
     """The freezer gateway's configuration, cut to three devices at `interval`."""
     values = {"DYNAMO_SIM_HOST": "127.0.0.1", "DYNAMO_FREEZER_SIM_PORT": str(sim_port),
               "DYNAMO_MQTT_HOST": "127.0.0.1", "DYNAMO_MQTT_PORT": str(port),
@@ -107,6 +111,8 @@ def gateway_config(path: Path, *, port: int, sim_port: int, password: str, spool
                                  for d in document["template_dirs"]]
     document["spool_dir"] = str(spool)
     document["broker"]["keepalive_s"] = 5
+    document["spool"] = {**document.get("spool", {}), "write_behind_s": write_behind_s,
+                         "ram_dir": str(ram_dir)}
     devices = [d for d in document["devices"] if d["id"] in DEVICES]
     for device in devices:
         device["poll_interval_s"] = interval
@@ -145,16 +151,18 @@ class Readings:
         self._client.loop_stop()
 
 
-def spooled_between(spool: Path, start_ms: int, end_ms: int) -> tuple[int, int]:
-    """(messages, bytes) held in the spool file, stamped in [start_ms, end_ms)."""
-    db = sqlite3.connect(f"file:{spool}?mode=ro", uri=True)
-    try:
-        count, size = db.execute("SELECT count(*), coalesce(sum(length(payload)), 0)"
-                                 " FROM messages WHERE ts >= ? AND ts < ?",
-                                 (start_ms, end_ms)).fetchone()
-    finally:
-        db.close()
-    return int(count), int(size)
+def spooled_between(files: list[Path], start_ms: int, end_ms: int) -> tuple[int, int]:
+    """(messages, bytes) held in the spool's files (the card's, and the RAM one with
+    write-behind), stamped in [start_ms, end_ms), each seq once."""
+    held: dict[int, int] = {}
+    for path in files:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            held.update(db.execute("SELECT seq, length(payload) FROM messages"
+                                   " WHERE ts >= ? AND ts < ?", (start_ms, end_ms)).fetchall())
+        finally:
+            db.close()
+    return len(held), sum(held.values())
 
 
 def write_bytes(pid: int) -> int:
@@ -202,8 +210,9 @@ class Logs:
                 out.write(line)
 
 
-def measure(name: str, *, workdir: Path, config: Path, spool: Path, env: dict[str, str],
-            interval: float, seconds: float, readings: Readings | None) -> Window:
+def measure(name: str, *, workdir: Path, config: Path, spool: Path, ram_dir: Path,
+            env: dict[str, str], interval: float, seconds: float,
+            readings: Readings | None) -> Window:
     """Run the gateway, warm it up, and measure one window of `seconds`."""
     process = subprocess.Popen(
         [sys.executable, "-m", "dynamo", "gateway", "run", "--config", str(config),
@@ -215,7 +224,8 @@ def measure(name: str, *, workdir: Path, config: Path, spool: Path, env: dict[st
     try:
         wait_until(lambda: (spool / "spool.sqlite").exists(), timeout_s=60,
                    what="the spool file")
-        time.sleep(max(3 * interval, 5.0))  # warm-up: imports, connection, first checkpoints
+        # Warm-up: imports, connection, first checkpoints, and (write-behind) a first flush.
+        time.sleep(max(3 * interval, 5.0, _write_behind_s(config) / 2 + 2))
         if process.poll() is not None:
             raise RuntimeError((workdir / f"{name}.log").read_text()[-3000:])
         if shutil.which("strace"):
@@ -245,7 +255,8 @@ def measure(name: str, *, workdir: Path, config: Path, spool: Path, env: dict[st
         time.sleep(2.0)
         count, size = readings.between(start_ms, end_ms)
     else:
-        count, size = spooled_between(spool / "spool.sqlite", start_ms, end_ms)
+        count, size = spooled_between([spool / "spool.sqlite", *ram_dir.glob("*.sqlite")],
+                                      start_ms, end_ms)
     names = sorted(set(start_sizes) | set(end_sizes))
     window = Window(name=name, seconds=(end_ms - start_ms) / 1000,
                     cycles=count / len(DEVICES), write_bytes=end_bytes - start_bytes,
@@ -254,6 +265,10 @@ def measure(name: str, *, workdir: Path, config: Path, spool: Path, env: dict[st
     if tracer is not None and trace.exists():
         window.syscall_bytes, window.syncs = parse_strace(trace)
     return window
+
+
+def _write_behind_s(config: Path) -> float:
+    return float(yaml.safe_load(config.read_text())["spool"]["write_behind_s"])
 
 
 def report(window: Window, interval: float, target_interval: float, real: bool) -> None:
@@ -296,8 +311,11 @@ def main(args: argparse.Namespace) -> None:
     seconds = 3600.0 if args.real_hour else args.minutes * 60
     # On real storage (not tmpfs, where nothing is written back): a Pi's card is ext4 too.
     base = Path(args.workdir) if args.workdir else Path("/var/tmp")
-    with tempfile.TemporaryDirectory(prefix="dynamo-sdcard-", dir=base) as tmp:
-        workdir = Path(tmp)
+    # The write-behind RAM files: a tmpfs, as systemd's RuntimeDirectory on a Pi (/run).
+    ram_root = Path(args.ram_dir)
+    with tempfile.TemporaryDirectory(prefix="dynamo-sdcard-", dir=base) as tmp, \
+            tempfile.TemporaryDirectory(prefix="dynamo-sdcard-ram-", dir=ram_root) as ram_tmp:
+        workdir, ram_base = Path(tmp), Path(ram_tmp)
         users = {"freezer-gw": secrets.token_urlsafe(12),
                  "collector": secrets.token_urlsafe(12)}
         acl = generated_acl(workdir / "broker", sites=REPO / "firmware-config" / "sites")
@@ -322,16 +340,27 @@ def main(args: argparse.Namespace) -> None:
         try:
             wait_until(readings.subscribed.is_set, timeout_s=30, what="the subscription")
             windows = []
-            for name, port in (("acknowledged", broker.port), ("broker down", free_port())):
-                spool = workdir / name.replace(" ", "-") / "spool"
-                config = gateway_config(workdir / f"{name.replace(' ', '-')}.yaml", port=port,
-                                        sim_port=sims.ports["freezer"],
-                                        password=users["freezer-gw"], spool=spool,
-                                        interval=interval)
-                windows.append(measure(name, workdir=workdir, config=config, spool=spool,
-                                       env=env, interval=interval, seconds=seconds,
-                                       readings=readings if port == broker.port else None))
-                report(windows[-1], interval, 10.0, args.real_hour)
+            modes = {"synced": 0.0, "write-behind": args.write_behind_s}
+            for mode in (modes if args.spool == "both" else [args.spool]):
+                for case, port in (("acknowledged", broker.port), ("broker down", free_port())):
+                    name = f"{mode}, {case}"
+                    slug = f"{mode}-{case.replace(' ', '-')}"
+                    spool, ram_dir = workdir / slug / "spool", ram_base / slug
+                    config = gateway_config(workdir / f"{slug}.yaml", port=port,
+                                            sim_port=sims.ports["freezer"],
+                                            password=users["freezer-gw"], spool=spool,
+                                            interval=interval, write_behind_s=modes[mode],
+                                            ram_dir=ram_dir)
+                    windows.append(measure(name, workdir=workdir, config=config, spool=spool,
+                                           ram_dir=ram_dir, env=env, interval=interval,
+                                           seconds=seconds,
+                                           readings=readings if port == broker.port else None))
+                    report(windows[-1], interval, 10.0, args.real_hour)
+            print("\n-- side by side: written / readings")
+            for window in windows:
+                print(f"   {window.name:<28} "
+                      f"{window.write_bytes / max(window.readings_bytes, 1):6.2f}x "
+                      f"({window.write_bytes / max(window.cycles, 1) / 1024:.1f} KiB a cycle)")
         finally:
             readings.close()
             collector.send_signal(signal.SIGTERM)
@@ -354,4 +383,12 @@ if __name__ == "__main__":
                         help="10 s interval, one real hour per case (no extrapolation)")
     parser.add_argument("--workdir", default=None,
                         help="where the spool goes (default /var/tmp; must not be tmpfs)")
+    parser.add_argument("--spool", choices=("both", "synced", "write-behind"), default="both",
+                        help="spool mode(s) measured: every cycle synced to the card, or "
+                        "write-behind (RAM first, on the card if not acknowledged in time)")
+    parser.add_argument("--write-behind-s", type=float, default=120.0,
+                        help="spool.write_behind_s of the write-behind mode (default 120, as "
+                        "in the Ariège configurations)")
+    parser.add_argument("--ram-dir", default="/dev/shm",
+                        help="a tmpfs for the write-behind RAM files (default /dev/shm)")
     main(parser.parse_args())

@@ -139,10 +139,14 @@ def gateway_releases_init(releases: Path, home: Path) -> None:
 @gateway.command("spool")
 @click.option("--config", "config_file", required=True, type=click.Path(path_type=Path),
               help="Gateway configuration (YAML).")
-def gateway_spool(config_file: Path) -> None:
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=9731, show_default=True,
+              envvar="DYNAMO_GATEWAY_METRICS_PORT",
+              help="Where a running gateway serves its metrics, asked when it holds the file.")
+def gateway_spool(config_file: Path, metrics_port: int) -> None:
     """Show the spool: messages waiting, next sequence number, thinned and dropped counts, and
-    the messages the broker refused, by reason."""
-    from gateway.spool import Spool, SpoolError
+    the messages the broker refused, by reason. With write-behind a running gateway holds the
+    file: its metrics say the same then."""
+    from gateway.spool import Spool, SpoolBusy, SpoolError
     from telemetry.loader import load_gateway_config
 
     try:
@@ -153,6 +157,9 @@ def gateway_spool(config_file: Path) -> None:
         spool = Spool(path=path, options=cfg.spool, owner=False)
     except ConfigError as exc:
         raise click.ClickException(f"configuration refused:\n{exc}") from None
+    except SpoolBusy as exc:
+        _spool_from_metrics(str(exc), f"http://127.0.0.1:{metrics_port}/metrics")
+        return
     except SpoolError as exc:
         raise click.ClickException(str(exc)) from None
     counters = spool.counters
@@ -176,3 +183,31 @@ def gateway_spool(config_file: Path) -> None:
     if totals:
         click.echo("refusals since installation: " + ", ".join(
             f"{reason} × {count}" for reason, count in sorted(totals.items())))
+
+
+def _spool_from_metrics(busy: str, url: str) -> None:
+    """What a running gateway that holds its spool file says of it in its metrics."""
+    import urllib.error
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+    except (urllib.error.URLError, OSError) as exc:
+        raise click.ClickException(f"{busy}; its metrics at {url} do not answer ({exc}): "
+                                   "stop the service to read the file") from None
+    values = {sample.name: sample.value for family in text_string_to_metric_families(text)
+              for sample in family.samples if sample.name.startswith("dynamo_gateway_spool_")}
+
+    def value(name: str) -> int:
+        return int(values.get(f"dynamo_gateway_spool_{name}", 0))
+
+    click.echo(f"{busy}; from its metrics ({url}):")
+    click.echo(f"{value('messages')} message(s) waiting, next seq {value('next_seq')}, "
+               f"{value('thinned_total')} thinned, {value('dropped_total')} dropped; oldest "
+               f"{values.get('dynamo_gateway_spool_oldest_age_seconds', 0):.0f} s old")
+    if value("void_numbers"):
+        click.echo(f"{value('void_numbers')} number(s) void since a power cut (acknowledged "
+                   "before it, lost with it, or never used)")

@@ -17,6 +17,7 @@ import struct
 import subprocess
 import sys
 import threading
+import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any, TypeVar
 import paho.mqtt.client as mqtt
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 from pymodbus.constants import ExcCodes
 from pymodbus.framer import FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
@@ -309,8 +311,10 @@ class Chain:
         return self.spawn("collector", "collector", "run", "--client-id", f"collector-{site}",
                           "--dead-letters", str(self._dead_letters))
 
-    def gateway(self, config: Path) -> subprocess.Popen[bytes]:
-        return self.spawn("gateway", "gateway", "run", "--config", str(config))
+    def gateway(self, config: Path, *, metrics_port: int = 0) -> subprocess.Popen[bytes]:
+        """`dynamo gateway run`; its metrics on `metrics_port` (0: none)."""
+        return self.spawn("gateway", "gateway", "run", "--config", str(config),
+                          "--metrics-port", str(metrics_port))
 
     def log(self, name: str) -> str:
         """The end of a process's log, for an assertion's message."""
@@ -325,3 +329,18 @@ class Chain:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def gateway_metric(port: int, name: str) -> float | None:
+    """One sample of a running gateway's metrics (`dynamo gateway run --metrics-port`); None
+    while it does not answer yet."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                return float(sample.value)
+    return None

@@ -18,11 +18,12 @@ from gwkit import (
     Subscriber,
     broker_settings,
     float_words,
+    gateway_metric,
     meter_device,
     write_config,
 )
 
-from dynamo.devservices import InfluxdProcess, MosquittoProcess, wait_until
+from dynamo.devservices import InfluxdProcess, MosquittoProcess, free_port, wait_until
 from gateway.spool import Spool
 from telemetry.influx.client import InfluxClient
 from telemetry.site import SpoolOptions
@@ -70,10 +71,11 @@ def test_kill_9_while_streaming_loses_nothing_and_duplicates_nothing(
         # A last, clean run forwards what the killed ones left in the spool. It must be
         # running (new polls arriving) before the SIGTERM: a spool the last kill left empty
         # would otherwise let the signal land during the start, before its handler exists.
-        before = len(subscriber.telemetry())
-        gateway = chain.gateway(config)
+        before, port = len(subscriber.telemetry()), free_port()
+        gateway = chain.gateway(config, metrics_port=port)
         wait_until(lambda: len(subscriber.telemetry()) > before + 3
-                   and _depth(spool_dir, options) == 0, timeout_s=60, what="the spool to drain")
+                   and gateway_metric(port, "dynamo_gateway_spool_messages") == 0,
+                   timeout_s=60, what="the spool to drain")
         gateway.send_signal(signal.SIGTERM)
         assert gateway.wait(timeout=30) == 0, chain.log("gateway")
 
@@ -106,10 +108,3 @@ def test_kill_9_while_streaming_loses_nothing_and_duplicates_nothing(
         influx.close()
         chain.stop(collector)
 
-
-def _depth(spool_dir: Path, options: SpoolOptions) -> int:
-    spool = Spool(path=spool_dir / "spool.sqlite", options=options, owner=False)
-    try:
-        return spool.depth
-    finally:
-        spool.close()

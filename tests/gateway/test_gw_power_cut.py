@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import signal
 import sqlite3
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from gwkit import (
+    REPO,
     Chain,
     ModbusTestServer,
     Subscriber,
@@ -79,7 +82,11 @@ def test_a_power_cut_loses_only_the_ram_and_its_numbers_are_void_not_lost(
         # 2. The broker is gone: everything spools; a flush (every 5 s) moves what is older
         #    than the previous one to the card. Then the power goes, with newer ones in RAM.
         gateway = chain.gateway(offline)
-        wait_until(lambda: bool(set(spooled_seqs(card)) - before_cut), timeout_s=60,
+        # The running gateway holds the card's file; its RAM file shows the flushes: nothing
+        # is acknowledged, so the oldest number in RAM moves up only when a flush moved it.
+        wait_until(lambda: spooled_seqs(ram) != [], timeout_s=30, what="messages in RAM")
+        first_in_ram = spooled_seqs(ram)[0]
+        wait_until(lambda: spooled_seqs(ram)[0] > first_in_ram, timeout_s=60,
                    what="a flush of unacknowledged messages to the card")
         wait_until(lambda: len(spooled_seqs(ram)) >= 5, timeout_s=30,
                    what="newer messages in RAM")
@@ -93,7 +100,8 @@ def test_a_power_cut_loses_only_the_ram_and_its_numbers_are_void_not_lost(
             path.unlink()
 
         # 3. Power back, broker back.
-        gateway = chain.gateway(online)
+        port = free_port()
+        gateway = chain.gateway(online, metrics_port=port)
         wait_until(lambda: {m["seq"] for m in subscriber.telemetry()} >= on_card
                    and max(m["seq"] for m in subscriber.telemetry()) > reserved + 5,
                    timeout_s=60, what="the card's messages and new ones")
@@ -102,6 +110,14 @@ def test_a_power_cut_loses_only_the_ram_and_its_numbers_are_void_not_lost(
         first, last = statuses[-1]["buffer_void"]
         # Everything the RAM held, and the numbers never used up to the reservation.
         assert max(on_card) < first <= min(in_ram) and last == reserved - 1
+        assert max(before_cut) < first  # what the collector stored is not declared void
+        # On the Pi: the running gateway holds its card's file; the command asks its metrics.
+        shown = subprocess.run(
+            [sys.executable, "-m", "dynamo", "gateway", "spool", "--config", str(online),
+             "--metrics-port", str(port)], capture_output=True, text=True, timeout=60,
+            check=True, cwd=REPO).stdout
+        assert "held by a running gateway" in shown, shown
+        assert f"{last - first + 1} number(s) void since a power cut" in shown, shown
         received = [m["seq"] for m in subscriber.telemetry()]
         assert not set(received) & set(range(first, last + 1)), "a void number was sent"
         assert _no_reuse(subscriber.telemetry()), "a number used for two readings"

@@ -6,17 +6,19 @@ SQLite files: the "RAM" directory is a tmpfs (/dev/shm) when the machine has one
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from gwkit import spooled_seqs
 
-from gateway.spool import _RESERVE, Append, Spool, ram_path
+from gateway.spool import _RESERVE, Append, Spool, SpoolBusy, ram_path
 from telemetry.site import SpoolOptions
 
 TOPIC = "dynamo/v1/test/test-gw/telemetry/rig"
@@ -46,11 +48,23 @@ def _options(ram_dir: Path, **extra: object) -> SpoolOptions:
 
 
 def _card_state(card: Path) -> dict[str, int]:
+    """The card's state, from its file (the spool closed or its process gone)."""
     db = sqlite3.connect(f"file:{card}?mode=ro", uri=True)
     try:
         return {str(k): int(v) for k, v in db.execute("SELECT key, value FROM state")}
     finally:
         db.close()
+
+
+def _running_state(spool: Spool) -> dict[str, int]:
+    """The card's state, read on the spool's own connection: a running write-behind spool
+    holds the card's file (no other process reads it)."""
+    return {str(k): int(v) for k, v in spool._db.execute("SELECT key, value FROM main.state")}
+
+
+def _on_card(spool: Spool) -> list[int]:
+    """The seqs on the card, read on the running spool's own connection."""
+    return [int(r[0]) for r in spool._db.execute("SELECT seq FROM main.messages ORDER BY seq")]
 
 
 def _card_bytes(card: Path) -> int:
@@ -66,10 +80,10 @@ def test_acknowledged_messages_never_reach_the_card(tmp_path: Path, ram_dir: Pat
         spool.remove_acked(upto=seqs[-1])
         spool.flush()
     assert spool.next_seq == 30 and spool.depth == 0
-    assert spooled_seqs(card) == []
+    assert _on_card(spool) == []
     # One commit reached the card: the reservation of numbers, at the first append
     # (0 + 3 + _RESERVE); none of the thirty messages did.
-    state = _card_state(card)
+    state = _running_state(spool)
     assert state["reserved"] == 3 + _RESERVE  # reserved once, at the first append (seqs 0-2)
     assert _card_bytes(card) - before <= 2 * 4096  # that one commit's WAL frames, no more
     spool.close()
@@ -84,9 +98,9 @@ def test_unacknowledged_messages_move_to_the_card_one_flush_later(tmp_path: Path
     spool.append_many([_message(i) for i in range(3, 5)])  # 3, 4
     spool.remove_acked(upto=0)  # 0 acknowledged in time: never on the card
     assert spool.flush() == 2  # 1 and 2 are older than the previous flush and still held
-    assert spooled_seqs(card) == [1, 2]
+    assert _on_card(spool) == [1, 2]
     assert spool.flush() == 2  # then 3 and 4
-    assert spooled_seqs(card) == [1, 2, 3, 4]
+    assert _on_card(spool) == [1, 2, 3, 4]
     # Read as one spool, whichever file holds what.
     spool.append_many([_message(5)])  # 5, in RAM
     assert [m.seq for m in spool.read(start=0, end=None, limit=10)] == [1, 2, 3, 4, 5]
@@ -95,27 +109,35 @@ def test_unacknowledged_messages_move_to_the_card_one_flush_later(tmp_path: Path
     assert spool.counters.depth == 5 and spool.counters.floor == 1
     spool.remove_acked(upto=4)
     assert spool.counters.depth == 1 and spool.counters.floor == 5
-    assert spooled_seqs(card) == []
+    assert _on_card(spool) == []
     spool.close()
 
 
-def _append_then_die(card: str, ram: str, cycles: int, flush_after: int) -> None:
-    """In a child process: `cycles` appends of three messages, a flush after cycle
-    `flush_after` (and the one before it, so that the messages before it move), then kill -9."""
-    spool = Spool(path=Path(card), options=_options(Path(ram)))
-    for cycle in range(cycles):
-        spool.append_many([_message(cycle * 10 + d) for d in range(3)])
-        if cycle in (flush_after - 1, flush_after):
-            spool.flush()
-    os.kill(os.getpid(), signal.SIGKILL)
+# In a child process: `cycles` appends of three messages, a flush after cycle `flush_after`
+# and after the one before it (so that the messages before the first flush move), then kill -9.
+_APPEND_THEN_DIE = """
+import os, signal, sys
+from pathlib import Path
+from gateway.spool import Append, Spool
+from telemetry.site import SpoolOptions
+
+card, ram, cycles, flush_after = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+options = SpoolOptions(write_behind_s=60, ram_dir=ram)
+spool = Spool(path=Path(card), options=options)
+for cycle in range(cycles):
+    spool.append_many([Append(topic="t", device="meter", ts=cycle * 10 + d,
+                              encode=lambda seq: b"{}") for d in range(3)])
+    if cycle in (flush_after - 1, flush_after):
+        spool.flush()
+os.kill(os.getpid(), signal.SIGKILL)
+"""
 
 
 def _run_and_kill(card: Path, ram: Path, cycles: int, flush_after: int) -> None:
-    process = multiprocessing.get_context("spawn").Process(
-        target=_append_then_die, args=(str(card), str(ram), cycles, flush_after))
-    process.start()
-    process.join(timeout=60)
-    assert process.exitcode == -signal.SIGKILL
+    child = subprocess.run([sys.executable, "-c", _APPEND_THEN_DIE, str(card), str(ram),
+                            str(cycles), str(flush_after)], capture_output=True, text=True,
+                           timeout=60, check=False)
+    assert child.returncode == -signal.SIGKILL, child.stderr
 
 
 def test_a_killed_process_loses_nothing(tmp_path: Path, ram_dir: Path) -> None:
@@ -206,10 +228,10 @@ def test_the_numbering_reserves_ahead_on_the_card(tmp_path: Path, ram_dir: Path)
     for i in range(5):  # seqs 0..1249; reserved at the first batch: 250 + 1000 = 1250
         seqs = spool.append_many([_message(i * batch + j) for j in range(batch)])
         spool.remove_acked(upto=seqs[-1])
-    assert _card_state(card)["reserved"] == 250 + _RESERVE  # covers 0..1249: no second one
+    assert _running_state(spool)["reserved"] == 250 + _RESERVE  # covers 0..1249: no second
     seqs = spool.append_many([_message(9000 + j) for j in range(batch)])  # 1250..1499
     assert seqs[0] == 1250
-    assert _card_state(card)["reserved"] == 1500 + _RESERVE == spool.reserved
+    assert _running_state(spool)["reserved"] == 1500 + _RESERVE == spool.reserved
     spool.close()
 
 
@@ -222,17 +244,26 @@ def test_a_full_spool_thins_on_the_card(tmp_path: Path, ram_dir: Path) -> None:
     assert spool.depth <= 100 and spool.thinned > 0
     held = [m.seq for m in spool.read(start=0, end=None, limit=1000)]
     assert len(held) == spool.depth
-    assert set(spooled_seqs(card)) <= set(held) and 0 in held  # the oldest kept, thinned after
+    assert set(_on_card(spool)) <= set(held) and 0 in held  # the oldest kept, thinned after
     spool.close()
 
 
-def test_the_spool_command_reads_both_files_beside_a_running_gateway(
+def test_a_running_spool_holds_the_card_and_a_stopped_one_is_read_as_one(
         tmp_path: Path, ram_dir: Path) -> None:
     card = tmp_path / "spool.sqlite"
     owner = Spool(path=card, options=_options(ram_dir))
     owner.append_many([_message(i) for i in range(3)])
+    owner.flush()
+    owner.flush()  # 0-2 on the card
+    owner.append_many([_message(3)])  # 3 in RAM
+    # No -shm file: the WAL index is in the process's memory (exclusive locking mode).
+    assert not card.with_name(card.name + "-shm").exists()
+    started = time.monotonic()
+    with pytest.raises(SpoolBusy, match="held by a running gateway"):
+        Spool(path=card, options=_options(ram_dir), owner=False)
+    assert time.monotonic() - started < 3  # told at once, not after a long wait
+    owner._db.close()  # as if killed: the lock goes with the process
     reader = Spool(path=card, options=_options(ram_dir), owner=False)
-    assert reader.depth == 3 and reader.next_seq == 3
+    assert reader.depth == 4 and reader.next_seq == 4
+    assert [m.seq for m in reader.read(start=0, end=None, limit=10)] == [0, 1, 2, 3]
     reader.close()
-    assert owner.append_many([_message(3)]) == [3]  # the reader changed nothing
-    owner.close()

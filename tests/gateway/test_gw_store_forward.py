@@ -27,7 +27,7 @@ from gwkit import (
 from dynamo.devservices import MosquittoProcess, wait_until
 from gateway.forwarder import Forwarder
 from gateway.publisher import Publisher
-from gateway.spool import Spool
+from gateway.spool import Spool, ram_path
 from telemetry.loader import load_gateway_config
 from telemetry.payload import Status
 from telemetry.site import SpoolOptions
@@ -59,8 +59,10 @@ def test_a_broker_outage_delays_data_and_loses_none(
                        what="polls spooled during the outage")
             assert gateway.forwarder.depth >= 25, "polls during the outage must wait on disk"
             if write_behind_s:  # the outage lasts until a flush has moved some to the card
-                wait_until(lambda: spooled_seqs(tmp_path / "spool" / "spool.sqlite") != [],
-                           timeout_s=30, what="a write-behind flush to the card")
+                ram = ram_path(tmp_path / "spool" / "spool.sqlite", options)
+                first_in_ram = spooled_seqs(ram)[0]  # nothing acknowledged: moves on a flush
+                wait_until(lambda: spooled_seqs(ram)[0] > first_in_ram, timeout_s=30,
+                           what="a write-behind flush to the card")
             own_broker.start()
             wait_until(lambda: gateway.forwarder.depth < 5 and gateway.spool.next_seq
                        >= seq_at_outage + 45, timeout_s=60, what="the backlog to drain")
