@@ -340,6 +340,10 @@ def test_signatures_keys_and_tampering(tmp_path: Path) -> None:
         verify(envelope, load_public_key(tmp_path / "x" / "fleet.pub"))
     with pytest.raises(SigningError, match="not an Ed25519 public key"):
         load_public_key(tmp_path / "k" / "fleet.key")
+    # A gateway whose key was never installed (the Ariège files have `fleet:` out of the box):
+    # every push is refused, with where and why, never applied.
+    with pytest.raises(SigningError, match="missing.pub: cannot read: No such file"):
+        load_public_key(tmp_path / "missing.pub")
 
 
 def _mqtt_env(broker: Broker) -> dict[str, str]:
