@@ -50,7 +50,7 @@ from dynamo.devservices import MosquittoProcess, free_port, wait_until
 from gateway.spool import Spool
 from gateway.watchdog import Liveness, poll_loop_bound_s, poll_worst_s
 from telemetry.loader import load_gateway_config
-from telemetry.site import Device
+from telemetry.site import Device, SpoolOptions
 
 WATCHDOG_S = 3.0  # the supervisor's WatchdogSec: the gateway pings every second
 RESTART_S = 0.5  # RestartSec
@@ -272,17 +272,22 @@ def _log_lines(path: Path) -> list[dict[str, Any]]:
     return lines
 
 
+@pytest.mark.parametrize("write_behind_s", [0, 120], ids=["synced", "write-behind"])
 def test_a_wedged_poller_gets_the_gateway_restarted_and_the_spool_loses_nothing(
         tmp_path: Path, own_broker: MosquittoProcess, half_frame_device: HalfFrameDevice,
-        modbus_server: Callable[..., ModbusTestServer]) -> None:
+        modbus_server: Callable[..., ModbusTestServer], write_behind_s: int) -> None:
     site = f"w{uuid.uuid4().hex[:10]}"
     wedged = modbus_server()
     wedged.set_registers("input", 12, float_words(250.0))
     spool_dir = tmp_path / "spool"
+    # With write-behind everything stays in the RAM file: the abort must not lose it.
+    options = SpoolOptions(write_behind_s=write_behind_s, ram_dir=str(tmp_path / "ram"))
     config = write_config(tmp_path / "gw.yaml", site=site,
                           broker=broker_settings(own_broker, "test-gw"), spool_dir=spool_dir,
                           devices=[_device("half", half_frame_device.port),
-                                   _device("wedged", wedged.port)])
+                                   _device("wedged", wedged.port)],
+                          extra={"spool": options.model_dump(include={"write_behind_s",
+                                                                      "ram_dir"})})
     subscriber = Subscriber(broker=broker_settings(own_broker, "collector"),
                             topic=f"dynamo/v1/{site}/#")
     wait_until(subscriber.subscribed.is_set, timeout_s=30, what="the subscription")
@@ -347,8 +352,9 @@ def test_a_wedged_poller_gets_the_gateway_restarted_and_the_spool_loses_nothing(
     assert "Fatal Python error: Aborted" in first_log
     # Nothing was lost: no collector acknowledged anything, so every seq ever produced —
     # those delivered before the kill among them — is still in the spool, without a gap.
-    spool = Spool(path=spool_dir / "spool.sqlite")
+    spool = Spool(path=spool_dir / "spool.sqlite", options=options)
     try:
+        assert spool.void is None  # aborted, not powered off
         held = [m.seq for m in spool.read(start=0, end=None, limit=100_000)]
         next_seq = spool.next_seq
     finally:
