@@ -33,8 +33,9 @@ from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType as SimDataType
 from pymodbus.simulator import SimData, SimDevice
 
-from dynamo.devservices import MosquittoProcess, free_port
+from dynamo.devservices import MosquittoProcess, free_port, wait_until
 from gateway.agent import Gateway
+from telemetry.influx.client import InfluxClient
 from telemetry.mqtt import connect, make_client
 from telemetry.site import Broker, GatewayConfig
 
@@ -289,27 +290,38 @@ def spooled_seqs(path: Path) -> list[int]:
 
 
 class Chain:
-    """`python -m dynamo …` processes against the test's broker and influxd (the collector
-    writing to `database`), each logging to `logs/{name}.log`."""
+    """The central side of a gateway test, for real: a subscriber to the site's topics
+    (subscribed before anything is published), a `dynamo collector run` writing to a fresh
+    InfluxDB database, a client of that database; and `python -m dynamo …` processes, each
+    logging to `logs/{name}.log`. `close()` stops it all."""
 
-    def __init__(self, tmp_path: Path, *, mosquitto: MosquittoProcess, influx_url: str,
-                 database: str) -> None:
+    def __init__(self, tmp_path: Path, *, site: str, mosquitto: MosquittoProcess,
+                 influx_url: str) -> None:
+        database = f"t_{secrets.token_hex(6)}"
         self.env = {**os.environ, "DYNAMO_MQTT_HOST": mosquitto.host,
                     "DYNAMO_MQTT_PORT": str(mosquitto.port), "DYNAMO_MQTT_USERNAME": "collector",
                     "DYNAMO_MQTT_PASSWORD": mosquitto.users["collector"],
                     "DYNAMO_INFLUX_URL": influx_url, "DYNAMO_INFLUX_DB": database}
         self.logs = tmp_path / "logs"
         self.logs.mkdir(exist_ok=True)
-        self._dead_letters = tmp_path / "dead.sqlite"
+        self.subscriber = Subscriber(broker=broker_settings(mosquitto, "collector"),
+                                     topic=f"dynamo/v1/{site}/#")
+        self.influx = InfluxClient(url=influx_url, database=database)
+        self._collector = self.spawn("collector", "collector", "run", "--client-id",
+                                     f"collector-{site}", "--dead-letters",
+                                     str(tmp_path / "dead.sqlite"))
+        # What the broker receives before the subscription is nobody's.
+        wait_until(self.subscriber.subscribed.is_set, timeout_s=30, what="the subscription")
+
+    def close(self) -> None:
+        self.subscriber.close()
+        self.influx.close()
+        self.stop(self._collector)
 
     def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         with (self.logs / f"{name}.log").open("ab") as log:
             return subprocess.Popen([sys.executable, "-m", "dynamo", *args], env=self.env,
                                     stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-
-    def collector(self, site: str) -> subprocess.Popen[bytes]:
-        return self.spawn("collector", "collector", "run", "--client-id", f"collector-{site}",
-                          "--dead-letters", str(self._dead_letters))
 
     def gateway(self, config: Path, *, metrics_port: int = 0) -> subprocess.Popen[bytes]:
         """`dynamo gateway run`; its metrics on `metrics_port` (0: none)."""

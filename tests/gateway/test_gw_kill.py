@@ -15,7 +15,6 @@ import pytest
 from gwkit import (
     Chain,
     ModbusTestServer,
-    Subscriber,
     broker_settings,
     float_words,
     gateway_metric,
@@ -25,7 +24,6 @@ from gwkit import (
 
 from dynamo.devservices import InfluxdProcess, MosquittoProcess, free_port, wait_until
 from gateway.spool import Spool
-from telemetry.influx.client import InfluxClient
 from telemetry.site import SpoolOptions
 
 # Kill instants after each start, in seconds: early (during start-up or the first commits)
@@ -38,7 +36,6 @@ def test_kill_9_while_streaming_loses_nothing_and_duplicates_nothing(
         tmp_path: Path, mosquitto: MosquittoProcess, influxd: InfluxdProcess,
         modbus_server: Callable[..., ModbusTestServer], write_behind_s: int) -> None:
     site = f"k{uuid.uuid4().hex[:10]}"
-    database = f"t_{uuid.uuid4().hex[:12]}"
     meter = modbus_server()
     meter.set_registers("input", 72, float_words(42.0))
     meter.set_registers("input", 12, float_words(1500.0))
@@ -49,13 +46,8 @@ def test_kill_9_while_streaming_loses_nothing_and_duplicates_nothing(
                           devices=[meter_device(meter, interval=0.1)],
                           extra={"spool": options.model_dump(include={"write_behind_s",
                                                                       "ram_dir"})})
-    subscriber = Subscriber(broker=broker_settings(mosquitto, "collector"),
-                            topic=f"dynamo/v1/{site}/#")
-    # Before any gateway starts: what the broker receives before the subscription is nobody's.
-    wait_until(subscriber.subscribed.is_set, timeout_s=30, what="the subscription")
-    chain = Chain(tmp_path, mosquitto=mosquitto, influx_url=influxd.url, database=database)
-    collector = chain.collector(site)
-    influx = InfluxClient(url=influxd.url, database=database)
+    chain = Chain(tmp_path, site=site, mosquitto=mosquitto, influx_url=influxd.url)
+    subscriber, influx = chain.subscriber, chain.influx
     try:
         for round_, after_s in enumerate(KILL_AFTER_S):
             before = len(subscriber.telemetry())
@@ -104,7 +96,5 @@ def test_kill_9_while_streaming_loses_nothing_and_duplicates_nothing(
             times = stored(sensor)
             assert sorted(times) == sorted(stamps), f"{sensor}: missing or extra points"
     finally:
-        subscriber.close()
-        influx.close()
-        chain.stop(collector)
+        chain.close()
 

@@ -49,7 +49,6 @@ def test_a_power_cut_loses_only_the_ram_and_its_numbers_are_void_not_lost(
         tmp_path: Path, mosquitto: MosquittoProcess, influxd: InfluxdProcess,
         modbus_server: Callable[..., ModbusTestServer]) -> None:
     site = f"p{uuid.uuid4().hex[:10]}"
-    database = f"t_{uuid.uuid4().hex[:12]}"
     meter = modbus_server()
     meter.set_registers("input", 72, float_words(42.0))
     meter.set_registers("input", 12, float_words(1500.0))
@@ -64,12 +63,8 @@ def test_a_power_cut_loses_only_the_ram_and_its_numbers_are_void_not_lost(
                           devices=devices, extra=spool)
     offline = write_config(tmp_path / "offline.yaml", site=site, broker=down,
                            spool_dir=spool_dir, devices=devices, extra=spool)
-    subscriber = Subscriber(broker=broker_settings(mosquitto, "collector"),
-                            topic=f"dynamo/v1/{site}/#")
-    wait_until(subscriber.subscribed.is_set, timeout_s=30, what="the subscription")
-    chain = Chain(tmp_path, mosquitto=mosquitto, influx_url=influxd.url, database=database)
-    collector = chain.collector(site)
-    influx = InfluxClient(url=influxd.url, database=database)
+    chain = Chain(tmp_path, site=site, mosquitto=mosquitto, influx_url=influxd.url)
+    subscriber, influx = chain.subscriber, chain.influx
     try:
         # 1. Streaming, acknowledged: the collector knows the gateway's numbering.
         gateway = chain.gateway(online)
@@ -132,9 +127,7 @@ def test_a_power_cut_loses_only_the_ram_and_its_numbers_are_void_not_lost(
         gateway.send_signal(signal.SIGTERM)
         assert gateway.wait(timeout=30) == 0, chain.log("gateway")
     finally:
-        subscriber.close()
-        influx.close()
-        chain.stop(collector)
+        chain.close()
 
 
 def _no_reuse(telemetry: list[dict[str, Any]]) -> bool:

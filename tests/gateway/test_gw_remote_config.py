@@ -342,7 +342,7 @@ def test_signatures_keys_and_tampering(tmp_path: Path) -> None:
         load_public_key(tmp_path / "k" / "fleet.key")
     # A gateway whose key was never installed (the Ariège files have `fleet:` out of the box):
     # every push is refused, with where and why, never applied.
-    with pytest.raises(SigningError, match="missing.pub: cannot read: No such file"):
+    with pytest.raises(SigningError, match=r"missing\.pub: cannot read: No such file"):
         load_public_key(tmp_path / "missing.pub")
 
 
