@@ -49,6 +49,8 @@ class FleetLine:
     age_s: float | None
     refused_version: int | None
     refused_reason: str
+    # Numbers the gateway's last power cut left unaccounted for (write-behind), [first, last]
+    void: tuple[int, int] | None = None
 
 
 def line(found: GatewayStatus, now_ms: int) -> FleetLine:
@@ -64,7 +66,7 @@ def line(found: GatewayStatus, now_ms: int) -> FleetLine:
         # The last will has no time of its own: then the api's reception time says how old.
         age_s=max(0.0, (now_ms - (s.ts if s.ts is not None else found.received_ms)) / 1000),
         refused_version=refused.version if refused else None,
-        refused_reason=refused.reason if refused else "")
+        refused_reason=refused.reason if refused else "", void=s.buffer_void)
 
 
 def _page(request: Request, broker: Broker, settings: ApiSettings, *, status: int = 200,

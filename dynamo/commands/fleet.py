@@ -156,10 +156,12 @@ def format_table(found: list[FleetRow], *, now_ms: int) -> list[str]:
             notes[len(cells) - 1] = (f"  refused version {s.config_refused.version}: "
                                      f"{s.config_refused.reason}")
         if s.upgrade is not None and s.upgrade.state != "done":  # docs/fleet.md, upgrades
-            upgrade = f"  upgrade to {s.upgrade.version}: {s.upgrade.state}" + (
-                f": {s.upgrade.reason}" if s.upgrade.reason else "")
-            row_notes = notes.get(len(cells) - 1)
-            notes[len(cells) - 1] = upgrade if row_notes is None else f"{row_notes}\n{upgrade}"
+            _note(notes, len(cells) - 1, f"  upgrade to {s.upgrade.version}: {s.upgrade.state}"
+                  + (f": {s.upgrade.reason}" if s.upgrade.reason else ""))
+        if s.buffer_void is not None:  # docs/gateway.md, write-behind
+            first, last = s.buffer_void
+            _note(notes, len(cells) - 1, f"  power cut: numbers {first}-{last} void (lost with "
+                  "the cut or never used)")
     widths = [max(len(c[i]) for c in cells) for i in range(len(_HEADERS))]
     lines = []
     for i, cell in enumerate(cells):
@@ -167,6 +169,10 @@ def format_table(found: list[FleetRow], *, now_ms: int) -> list[str]:
         if i in notes:
             lines.append(notes[i])
     return lines
+
+
+def _note(notes: dict[int, str], row: int, text: str) -> None:
+    notes[row] = text if row not in notes else f"{notes[row]}\n{text}"
 
 
 def _config(status: Status) -> str:

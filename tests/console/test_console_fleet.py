@@ -1,8 +1,9 @@
 """The admins' fleet page in Debian's Chromium against the real console server and the suite's
-mosquitto: a gateway's retained status (as the agent publishes it, with a pushed configuration
-and a refused one) shows in the table, in French and in English; an operator is refused. With
-the fleet key set, an admin's click publishes the gateway's configuration, signed, retained on
-its config topic (read back and verified here); a gateway without a configuration is refused."""
+mosquitto: a gateway's retained status (as the agent publishes it, with a pushed configuration,
+a refused one and the numbers a power cut left void) shows in the table, in French and in
+English; an operator is refused. With the fleet key set, an admin's click publishes the
+gateway's configuration, signed, retained on its config topic (read back and verified here); a
+gateway without a configuration is refused."""
 
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ def test_admins_see_every_gateway_operators_do_not(
         site=site, gateway="test-gw", state="online", ts=int(time.time() * 1000) - 5000,
         version="0.1.0", config_hash="a1b2c3d4e5f6", buffer_depth=1234,
         config_version=1796619454181, cert_expires_ts=1_830_297_600_000,  # 2028-01-01 UTC
+        buffer_void=(5000, 5999),  # after a power cut: 5999 − 5000 + 1 = 1000 numbers
         config_refused=ConfigRefusal(version=1796619454999, reason="bad signature: not signed "
                                      "by the centre's key")))
     monitor = console_app.state.broker
@@ -68,7 +70,10 @@ def test_admins_see_every_gateway_operators_do_not(
     assert row.locator("td.hash").inner_text() == "a1b2c3d4e5f6"
     # French thousands separator (a narrow no-break space or a no-break space).
     assert row.locator("td.spool").inner_text().replace("\u202f", " ").replace("\xa0", " ") \
-        == "1 234"
+        .startswith("1 234")
+    assert row.locator("p.void").inner_text() == (
+        "Coupure de courant : 1000 numéro(s) de message sans donnée (5000–5999 : perdus avec "
+        "la coupure ou jamais utilisés)")
     assert "01/01/2028" in row.inner_text()
     age = row.locator("td.age").inner_text()
     assert age.startswith("il y a ") and age.endswith(" s")
@@ -79,6 +84,9 @@ def test_admins_see_every_gateway_operators_do_not(
     row = page.locator(f"tr#gw-{site}-test-gw")
     assert row.locator("td.state").inner_text() == "online"
     assert row.locator("p.refused").inner_text().startswith("Version 1796619454999 refused: ")
+    assert row.locator("p.void").inner_text() == (
+        "Power cut: 1000 message number(s) without data (5000–5999: lost with the cut or never "
+        "used)")
 
     make_person("fleet-op", PASSWORD, role="operator", site="ariege")
     operator = page.context.browser.new_context(base_url=page.url.split("/flotte")[0])

@@ -14,6 +14,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -31,8 +32,10 @@ from gwkit import (
     write_config,
 )
 
+from dynamo.commands.fleet import format_table
 from dynamo.devservices import InfluxdProcess, MosquittoProcess, free_port, wait_until
 from gateway.spool import ram_path
+from telemetry.fleet import read_fleet
 from telemetry.influx.client import InfluxClient
 from telemetry.site import SpoolOptions
 
@@ -113,6 +116,11 @@ def test_a_power_cut_loses_only_the_ram_and_its_numbers_are_void_not_lost(
             check=True, cwd=REPO).stdout
         assert "held by a running gateway" in shown, shown
         assert f"{last - first + 1} number(s) void since a power cut" in shown, shown
+        # At the centre: `dynamo fleet status` says it under the gateway.
+        table = format_table(read_fleet(broker_settings(mosquitto, "collector"), site=site,
+                                        wait_s=1.0), now_ms=int(time.time() * 1000))
+        assert f"  power cut: numbers {first}-{last} void (lost with the cut or never used)" \
+            in table, table
         received = [m["seq"] for m in subscriber.telemetry()]
         assert not set(received) & set(range(first, last + 1)), "a void number was sent"
         assert _no_reuse(subscriber.telemetry()), "a number used for two readings"
