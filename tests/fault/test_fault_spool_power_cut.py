@@ -25,6 +25,7 @@ import signal
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,6 +71,27 @@ def _writer(path: str, log_path: str, seed: int, ram_dir: str | None = None) -> 
         time.sleep(rng.uniform(0, 0.004))
 
 
+def _kill_a_writer(context: Any, rng: random.Random, round_: int, path: Path, log_path: Path,
+                   ram_dir: Path | None = None) -> None:
+    """Start a writer, let it write for a random while, `kill -9` it."""
+    child = context.Process(target=_writer, args=(str(path), str(log_path), rng.randrange(1 << 30),
+                                                  None if ram_dir is None else str(ram_dir)),
+                            daemon=True)
+    child.start()
+    time.sleep(rng.uniform(0.03, 0.25))
+    assert child.pid is not None
+    os.kill(child.pid, signal.SIGKILL)
+    child.join(10)
+    assert child.exitcode == -signal.SIGKILL, f"round {round_}: the writer died by itself"
+
+
+def _assert_intact(path: Path) -> None:
+    """SQLite finds the file whole (the connection closed: a write-behind spool opens it
+    alone)."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+
+
 def _covered(seq: int, ack: tuple[int, int, int]) -> bool:
     upto, first, last = ack
     return seq <= upto or first <= seq <= last
@@ -81,17 +103,9 @@ def test_kill_9_at_50_random_points_loses_nothing_unacknowledged(tmp_path: Path)
     context = multiprocessing.get_context("fork")
     last_next_seq = 0
     for round_ in range(ROUNDS):
-        child = context.Process(target=_writer, args=(str(path), str(log_path),
-                                                      rng.randrange(1 << 30)), daemon=True)
-        child.start()
-        time.sleep(rng.uniform(0.03, 0.25))
-        assert child.pid is not None
-        os.kill(child.pid, signal.SIGKILL)
-        child.join(10)
-        assert child.exitcode == -signal.SIGKILL, f"round {round_}: the writer died by itself"
+        _kill_a_writer(context, rng, round_, path, log_path)
         # Reopened as the restarted gateway would: whole, and the numbering never goes back.
-        with sqlite3.connect(path) as db:
-            assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        _assert_intact(path)
         spool = Spool(path=path)
         assert spool.next_seq >= last_next_seq
         last_next_seq = spool.next_seq
@@ -135,21 +149,12 @@ def test_write_behind_power_cuts_at_50_random_points_reuse_no_number_and_declare
     context = multiprocessing.get_context("fork")
     voids: list[tuple[int, int]] = []
     for round_ in range(ROUNDS):
-        child = context.Process(target=_writer, args=(str(path), str(log_path),
-                                                      rng.randrange(1 << 30), str(ram_dir)),
-                                daemon=True)
-        child.start()
-        time.sleep(rng.uniform(0.03, 0.25))
-        assert child.pid is not None
-        os.kill(child.pid, signal.SIGKILL)
-        child.join(10)
-        assert child.exitcode == -signal.SIGKILL, f"round {round_}: the writer died by itself"
+        _kill_a_writer(context, rng, round_, path, log_path, ram_dir)
         for file in ram_dir.iterdir():  # the power goes: the tmpfs with it
             file.unlink()
         with log_path.open("a") as log:
             log.write("k\n")  # what RAM held before this line is gone
-        with contextlib.closing(sqlite3.connect(path)) as db:  # closed: the spool opens it alone
-            assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        _assert_intact(path)
         steps = _steps(log_path)
         spool = Spool(path=path, options=options)
         try:
