@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
@@ -127,6 +130,33 @@ def test_alert_rules_use_listed_metrics_and_are_complete() -> None:
     # certificate expiry.
     assert {"DynamoGatewayOffline", "DynamoSpoolGrowing", "DynamoCollectorLag",
             "DynamoDeadLetters", "DynamoCertificateExpiry"} <= names
+
+
+def _promtool() -> str:
+    """Debian's promtool: installed, or unpacked from its package by scripts/bootstrap."""
+    unpacked = REPO / ".venv" / "prometheus" / "usr" / "bin" / "promtool"
+    found = shutil.which("promtool") or (str(unpacked) if unpacked.is_file() else None)
+    if found is None:
+        pytest.skip("no promtool (scripts/bootstrap unpacks Debian's prometheus package)")
+    return found
+
+
+def test_promtool_accepts_the_rules_and_the_scrape_configuration() -> None:
+    promtool = _promtool()
+    for args in (["check", "rules", "dynamo-rules.yml"], ["check", "config", "prometheus.yml"]):
+        run = subprocess.run([promtool, *args], cwd=PROMETHEUS, capture_output=True,
+                             text=True, timeout=60, check=False)
+        assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_alert_rules_fire_on_their_series_and_not_before() -> None:
+    # tests/prometheus/dynamo-rules.test.yml: series, evaluation times and the alerts expected
+    # there, with their labels and their French annotations as Prometheus renders them.
+    run = subprocess.run([_promtool(), "test", "rules", "dynamo-rules.test.yml"],
+                         cwd=REPO / "tests" / "prometheus", capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "SUCCESS" in run.stdout
 
 
 def test_scrape_configuration_matches_the_default_ports() -> None:
