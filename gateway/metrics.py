@@ -9,12 +9,14 @@ each scrape, so a scrape never waits on the event loop.
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector as _PrometheusCollector
 
 from telemetry.metrics import CertificateExpiry
@@ -128,6 +130,15 @@ def _heartbeats(gateway: Gateway) -> Iterator[Metric]:
     if forwarder is not None:
         loop.add_metric([], forwarder)
     yield loop
+
+
+def scrape(url: str, *, timeout_s: float = 5.0) -> dict[str, float]:
+    """A running gateway's metrics read from `url`: each sample's value by its name (for
+    metrics with labels, the last sample served). OSError while nothing answers there."""
+    with urllib.request.urlopen(url, timeout=timeout_s) as response:
+        text = response.read().decode()
+    return {sample.name: float(sample.value)
+            for family in text_string_to_metric_families(text) for sample in family.samples}
 
 
 def _version() -> str:

@@ -187,19 +187,13 @@ def gateway_spool(config_file: Path, metrics_port: int) -> None:
 
 def _spool_from_metrics(busy: str, url: str) -> None:
     """What a running gateway that holds its spool file says of it in its metrics."""
-    import urllib.error
-    import urllib.request
-
-    from prometheus_client.parser import text_string_to_metric_families
+    from gateway.metrics import scrape
 
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            text = response.read().decode()
-    except (urllib.error.URLError, OSError) as exc:
+        values = scrape(url)
+    except OSError as exc:  # urllib's URLError is one
         raise click.ClickException(f"{busy}; its metrics at {url} do not answer ({exc}): "
                                    "stop the service to read the file") from None
-    values = {sample.name: sample.value for family in text_string_to_metric_families(text)
-              for sample in family.samples if sample.name.startswith("dynamo_gateway_spool_")}
 
     def value(name: str) -> int:
         return int(values.get(f"dynamo_gateway_spool_{name}", 0))

@@ -17,7 +17,6 @@ import struct
 import subprocess
 import sys
 import threading
-import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +25,6 @@ from typing import Any, TypeVar
 import paho.mqtt.client as mqtt
 import pytest
 import yaml
-from prometheus_client.parser import text_string_to_metric_families
 from pymodbus.constants import ExcCodes
 from pymodbus.framer import FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
@@ -35,6 +33,7 @@ from pymodbus.simulator import SimData, SimDevice
 
 from dynamo.devservices import MosquittoProcess, free_port, wait_until
 from gateway.agent import Gateway
+from gateway.metrics import scrape
 from telemetry.influx.client import InfluxClient
 from telemetry.mqtt import connect, make_client
 from telemetry.site import Broker, GatewayConfig
@@ -347,12 +346,6 @@ def gateway_metric(port: int, name: str) -> float | None:
     """One sample of a running gateway's metrics (`dynamo gateway run --metrics-port`); None
     while it does not answer yet."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-            text = response.read().decode()
+        return scrape(f"http://127.0.0.1:{port}/metrics", timeout_s=2).get(name)
     except OSError:
         return None
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name:
-                return float(sample.value)
-    return None
